@@ -1,0 +1,102 @@
+"""Shared test fixtures.
+
+Kernel tests run for real, as root.  Two leak checks keep every test honest:
+
+* per test: no BPF program, map, link or perf event FD opened by the test is
+  still open in this process after it (and a garbage collection) finished;
+* per session: every BPF object id, bpffs pin, network namespace and network
+  device that appeared during the run is gone at the end.  The global id
+  check runs when ``CI`` is set (CI machines run nothing else) or when
+  ``PYBPF_STRICT_LEAKS=1``; elsewhere other processes may be creating
+  objects at the same time.
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import time
+
+import pytest
+
+from pybpf_dsl.runtime import syscall
+
+_BPF_FD_KINDS = ("anon_inode:bpf-map", "anon_inode:bpf-prog", "anon_inode:bpf_link",
+                 "anon_inode:bpf-link", "anon_inode:[perf_event]", "anon_inode:bpf_iter",
+                 "anon_inode:btf")
+
+
+def _open_bpf_fds() -> dict[int, str]:
+    fds = {}
+    for name in os.listdir("/proc/self/fd"):
+        try:
+            target = os.readlink(f"/proc/self/fd/{name}")
+        except OSError:
+            continue
+        if target.startswith(_BPF_FD_KINDS):
+            fds[int(name)] = target
+    return fds
+
+
+def _kernel_objects() -> dict[str, set]:
+    objs: dict[str, set] = {}
+    if os.geteuid() == 0:
+        for kind in ("prog", "map", "link"):
+            objs[kind] = set(syscall.iter_ids(kind))
+    objs["pins"] = set()
+    if os.path.ismount("/sys/fs/bpf"):
+        for root, dirs, files in os.walk("/sys/fs/bpf"):
+            objs["pins"].update(os.path.join(root, f) for f in files + dirs)
+    objs["netns"] = set(os.listdir("/run/netns")) if os.path.isdir("/run/netns") else set()
+    objs["netdev"] = set(os.listdir("/sys/class/net"))
+    return objs
+
+
+def _strict() -> bool:
+    return bool(os.environ.get("CI")) or os.environ.get("PYBPF_STRICT_LEAKS") == "1"
+
+
+def pytest_sessionstart(session):
+    session.config._kernel_objects_before = _kernel_objects()
+
+
+def pytest_sessionfinish(session, exitstatus):
+    before = session.config._kernel_objects_before
+    gc.collect()
+    leaked: dict[str, set] = {}
+    for _ in range(40):  # programs and maps are freed after an RCU grace period
+        after = _kernel_objects()
+        leaked = {k: after[k] - before.get(k, set()) for k in after}
+        if not _strict():
+            leaked = {k: v for k, v in leaked.items() if k in ("pins", "netns")}
+        leaked = {k: v for k, v in leaked.items() if v}
+        if not leaked:
+            return
+        time.sleep(0.05)
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        reporter.write_line(f"KERNEL LEAK: objects left behind by the test run: {leaked}", red=True)
+    session.exitstatus = 1
+
+
+@pytest.fixture(autouse=True)
+def _no_fd_leaks(request):
+    """Fail a test that leaves a BPF program, map, link or perf event FD open."""
+    before = _open_bpf_fds()
+    yield
+    if request.node.get_closest_marker("allow_fd_leak"):
+        return
+    gc.collect()
+    leaked = {fd: kind for fd, kind in _open_bpf_fds().items() if before.get(fd) != kind}
+    assert not leaked, f"test left kernel objects open: {leaked}"
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "allow_fd_leak: the test hands FDs to a wider-scoped fixture")
+
+
+@pytest.fixture(scope="session")
+def root():
+    """Skip unless running as root (every kernel test needs it)."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root (CAP_BPF, CAP_PERFMON, CAP_SYS_ADMIN)")
