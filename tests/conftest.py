@@ -38,6 +38,10 @@ def _open_bpf_fds() -> dict[int, str]:
     return fds
 
 
+# Files the kernel itself creates when bpffs is mounted: not test leftovers.
+_BPFFS_PRELOADED = {"/sys/fs/bpf/maps.debug", "/sys/fs/bpf/progs.debug"}
+
+
 def _kernel_objects() -> dict[str, set]:
     objs: dict[str, set] = {}
     if os.geteuid() == 0:
@@ -47,6 +51,7 @@ def _kernel_objects() -> dict[str, set]:
     if os.path.ismount("/sys/fs/bpf"):
         for root, dirs, files in os.walk("/sys/fs/bpf"):
             objs["pins"].update(os.path.join(root, f) for f in files + dirs)
+        objs["pins"] -= _BPFFS_PRELOADED
     objs["netns"] = set(os.listdir("/run/netns")) if os.path.isdir("/run/netns") else set()
     objs["netdev"] = set(os.listdir("/sys/class/net"))
     return objs

@@ -133,6 +133,27 @@ def map_freeze(map_fd: int) -> None:
     bpf(Cmd.MAP_FREEZE, attr)
 
 
+_SYS_BPF = ffi.cast("long", uapi.SYS_bpf)
+_ELEM_ATTR_SIZE = ffi.cast("unsigned int", ffi.sizeof("struct map_elem_attr"))
+_CMD_ARG = {cmd: ffi.cast("int", cmd) for cmd in Cmd}
+
+
+def elem_call(cmd: Cmd, map_fd: int, key: int, value: int, flags: int = 0) -> int:
+    """One BPF_MAP_*_ELEM command on raw addresses, for hot paths.
+
+    ``key`` and ``value`` are addresses (0 for NULL).  Returns 0 on success
+    or the errno, without raising, so callers decide what ENOENT means and
+    build the error message themselves (:func:`~pybpf_dsl.errors.syscall_error`).
+    """
+    attr = ffi.new("struct map_elem_attr *", (map_fd, 0, key, value, flags))
+    if libc.syscall(_SYS_BPF, _CMD_ARG[cmd], attr, _ELEM_ATTR_SIZE) < 0:
+        return ffi.errno
+    return 0
+
+
+__all__ += ["elem_call"]
+
+
 def map_batch(cmd: Cmd, map_fd: int, keys, values, count: int, *, in_batch=None,
               out_batch=None, elem_flags: int = 0) -> tuple[int, bool]:
     """One BPF_MAP_*_BATCH call.
@@ -345,7 +366,8 @@ def raw_tracepoint_open(name: str | None, prog_fd: int, cookie: int = 0) -> FD:
     attr.name = _addr(n)
     attr.prog_fd = prog_fd
     attr.cookie = cookie
-    return FD(bpf(Cmd.RAW_TRACEPOINT_OPEN, attr, f"attaching to raw tracepoint {name}"), "link")
+    what = f"attaching to raw tracepoint {name}" if name else "attaching program to its load-time BTF target"
+    return FD(bpf(Cmd.RAW_TRACEPOINT_OPEN, attr, what), "link")
 
 
 def link_create(prog_fd: int, target_fd: int, attach_type: int, flags: int = 0,

@@ -192,6 +192,7 @@ struct perf_event_attr {
 };
 struct perf_event_mmap_page {
     uint32_t version, compat_version, lock, index;
+    int64_t offset;
     uint64_t time_enabled, time_running, capabilities;
     uint16_t pmc_width, time_shift;
     uint32_t time_mult;
@@ -412,6 +413,7 @@ class LinkType(IntEnum):
     TCX = 11
     UPROBE_MULTI = 12
     NETKIT = 13
+    SOCKMAP = 14
 
 
 # ---- map flags (BPF_MAP_CREATE) ----
@@ -553,3 +555,46 @@ PROT_READ = 0x1
 PROT_WRITE = 0x2
 MAP_SHARED = 0x01
 MAP_FAILED = ffi.cast("void *", -1)
+
+# ---- rtnetlink (XDP and tc attach through netlink) and socket options ----
+ffi.cdef(r"""
+struct nlmsghdr { uint32_t nlmsg_len; uint16_t nlmsg_type, nlmsg_flags; uint32_t nlmsg_seq, nlmsg_pid; };
+struct nlattr { uint16_t nla_len, nla_type; };
+struct ifinfomsg { uint8_t ifi_family, _pad; uint16_t ifi_type; int32_t ifi_index;
+                   uint32_t ifi_flags, ifi_change; };
+struct tcmsg { uint8_t tcm_family, _pad1; uint16_t _pad2; int32_t tcm_ifindex;
+               uint32_t tcm_handle, tcm_parent, tcm_info; };
+""")
+NETLINK_ROUTE = 0
+SOL_NETLINK = 270
+NETLINK_CAP_ACK = 10
+NETLINK_EXT_ACK = 11
+NLMSG_ERROR, NLMSG_DONE = 2, 3
+NLM_F_REQUEST, NLM_F_ACK, NLM_F_ECHO = 0x1, 0x4, 0x8
+NLM_F_EXCL, NLM_F_CREATE, NLM_F_DUMP = 0x200, 0x400, 0x300
+NLM_F_CAPPED, NLM_F_ACK_TLVS = 0x100, 0x200   # flags of an NLMSG_ERROR reply
+NLMSGERR_ATTR_MSG = 1
+NLA_F_NESTED = 1 << 15
+RTM_SETLINK = 19
+RTM_NEWQDISC, RTM_DELQDISC = 36, 37
+RTM_NEWTFILTER, RTM_DELTFILTER, RTM_GETTFILTER = 44, 45, 46
+IFLA_XDP = 43
+IFLA_XDP_FD, IFLA_XDP_FLAGS = 1, 3
+TCA_KIND, TCA_OPTIONS = 1, 2
+TCA_BPF_FD, TCA_BPF_NAME, TCA_BPF_FLAGS = 6, 7, 8
+TCA_BPF_FLAG_ACT_DIRECT = 1 << 0
+TC_H_CLSACT = 0xFFFFFFF1
+TC_H_MIN_INGRESS, TC_H_MIN_EGRESS = 0xFFF2, 0xFFF3
+ETH_P_ALL = 0x0003
+SO_ATTACH_BPF, SO_DETACH_BPF = 50, 27
+
+# ---- BPF iterator link parameters (BPF_LINK_CREATE iter.iter_info) ----
+ffi.cdef(r"""
+union bpf_iter_link_info {
+    struct { uint32_t map_fd; } map;
+    struct { uint32_t order, cgroup_fd; uint64_t cgroup_id; } cgroup;
+    struct { uint32_t tid, pid, pid_fd; } task;
+};
+""")
+BPF_CGROUP_ITER_ORDER_UNSPEC, BPF_CGROUP_ITER_SELF_ONLY = 0, 1
+BPF_CGROUP_ITER_DESCENDANTS_PRE, BPF_CGROUP_ITER_DESCENDANTS_POST, BPF_CGROUP_ITER_ANCESTORS_UP = 2, 3, 4

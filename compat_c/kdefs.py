@@ -1,0 +1,126 @@
+"""The macros kernel headers define and BTF cannot carry, as a C header.
+
+BTF holds types and enumerators but no ``#define``: TASK_COMM_LEN, the
+x86_64 PT_REGS_* accessors, AF_INET, ETH_P_IP, the task states, BPF flag
+words... bcc programs take these from kernel headers, which these machines do
+not have.  :func:`render` writes them, skipping any name the kernel already
+declares as an enumerator (a macro of the same name would break that enum).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+__all__ = ["render", "GPL_ONLY_HELPERS"]
+
+# name -> replacement text; the values are the kernel's (x86_64, 64-bit).
+MACROS: dict[str, str] = {
+    # sizes
+    "TASK_COMM_LEN": "16", "NAME_MAX": "255", "PATH_MAX": "4096", "IFNAMSIZ": "16",
+    "PAGE_SHIFT": "12", "PAGE_SIZE": "4096", "MINORBITS": "20", "MINORMASK": "((1U << 20) - 1)",
+    "NSEC_PER_SEC": "1000000000ULL", "NSEC_PER_MSEC": "1000000ULL", "NSEC_PER_USEC": "1000ULL",
+    "USEC_PER_SEC": "1000000ULL", "USEC_PER_MSEC": "1000ULL", "MSEC_PER_SEC": "1000ULL",
+    "ETH_ALEN": "6", "ETH_HLEN": "14", "INET_ADDRSTRLEN": "16", "INET6_ADDRSTRLEN": "48",
+    "MAX_ERRNO": "4095",
+    # task state and flags
+    "TASK_RUNNING": "0x00000000", "TASK_INTERRUPTIBLE": "0x00000001",
+    "TASK_UNINTERRUPTIBLE": "0x00000002", "__TASK_STOPPED": "0x00000004",
+    "__TASK_TRACED": "0x00000008", "EXIT_DEAD": "0x00000010", "EXIT_ZOMBIE": "0x00000020",
+    "EXIT_TRACE": "(EXIT_ZOMBIE | EXIT_DEAD)", "TASK_PARKED": "0x00000040",
+    "TASK_DEAD": "0x00000080", "TASK_WAKEKILL": "0x00000100", "TASK_WAKING": "0x00000200",
+    "TASK_NOLOAD": "0x00000400", "TASK_NEW": "0x00000800",
+    "TASK_KILLABLE": "(TASK_WAKEKILL | TASK_UNINTERRUPTIBLE)",
+    "TASK_STOPPED": "(TASK_WAKEKILL | __TASK_STOPPED)", "TASK_TRACED": "__TASK_TRACED",
+    "TASK_IDLE": "(TASK_UNINTERRUPTIBLE | TASK_NOLOAD)", "TASK_REPORT_MAX": "0x100",
+    "PF_EXITING": "0x00000004", "PF_KTHREAD": "0x00200000", "PF_WQ_WORKER": "0x00000020",
+    # sockets and protocols
+    "AF_UNSPEC": "0", "AF_UNIX": "1", "AF_LOCAL": "1", "AF_INET": "2", "AF_INET6": "10",
+    "AF_NETLINK": "16", "AF_PACKET": "17", "AF_XDP": "44",
+    "PF_UNSPEC": "0", "PF_UNIX": "1", "PF_INET": "2", "PF_INET6": "10", "PF_PACKET": "17",
+    "SOCK_STREAM": "1", "SOCK_DGRAM": "2", "SOCK_RAW": "3", "SOCK_SEQPACKET": "5",
+    "ETH_P_ALL": "0x0003", "ETH_P_IP": "0x0800", "ETH_P_ARP": "0x0806", "ETH_P_8021Q": "0x8100",
+    "ETH_P_IPV6": "0x86DD", "ETH_P_8021AD": "0x88A8", "ETH_P_MPLS_UC": "0x8847",
+    "IPPROTO_IP": "0", "IPPROTO_ICMP": "1", "IPPROTO_TCP": "6", "IPPROTO_UDP": "17",
+    "IPPROTO_IPV6": "41", "IPPROTO_ICMPV6": "58", "IPPROTO_RAW": "255",
+    "TC_ACT_UNSPEC": "(-1)", "TC_ACT_OK": "0", "TC_ACT_RECLASSIFY": "1", "TC_ACT_SHOT": "2",
+    "TC_ACT_PIPE": "3", "TC_ACT_STOLEN": "4", "TC_ACT_REDIRECT": "7",
+    # files
+    "O_RDONLY": "00000000", "O_WRONLY": "00000001", "O_RDWR": "00000002", "O_ACCMODE": "00000003",
+    "O_CREAT": "00000100", "O_EXCL": "00000200", "O_TRUNC": "00001000", "O_APPEND": "00002000",
+    "O_NONBLOCK": "00004000", "O_DSYNC": "00010000", "O_DIRECT": "00040000",
+    "O_DIRECTORY": "00200000", "O_CLOEXEC": "02000000",
+    "FMODE_READ": "0x1", "FMODE_WRITE": "0x2", "FMODE_EXEC": "0x20",
+    "S_IFMT": "00170000", "S_IFSOCK": "0140000", "S_IFLNK": "0120000", "S_IFREG": "0100000",
+    "S_IFBLK": "0060000", "S_IFDIR": "0040000", "S_IFCHR": "0020000", "S_IFIFO": "0010000",
+    "S_ISLNK(m)": "(((m) & S_IFMT) == S_IFLNK)", "S_ISREG(m)": "(((m) & S_IFMT) == S_IFREG)",
+    "S_ISDIR(m)": "(((m) & S_IFMT) == S_IFDIR)", "S_ISCHR(m)": "(((m) & S_IFMT) == S_IFCHR)",
+    "S_ISBLK(m)": "(((m) & S_IFMT) == S_IFBLK)", "S_ISFIFO(m)": "(((m) & S_IFMT) == S_IFIFO)",
+    "S_ISSOCK(m)": "(((m) & S_IFMT) == S_IFSOCK)",
+    "MAJOR(dev)": "((unsigned int)((dev) >> MINORBITS))",
+    "MINOR(dev)": "((unsigned int)((dev) & MINORMASK))",
+    "MKDEV(ma, mi)": "(((ma) << MINORBITS) | (mi))",
+    # block requests
+    "REQ_OP_BITS": "8", "REQ_OP_MASK": "((1 << REQ_OP_BITS) - 1)",
+    "REQ_FAILFAST_DEV": "(1ULL << __REQ_FAILFAST_DEV)", "REQ_SYNC": "(1ULL << __REQ_SYNC)",
+    "REQ_META": "(1ULL << __REQ_META)", "REQ_PRIO": "(1ULL << __REQ_PRIO)",
+    "REQ_NOMERGE": "(1ULL << __REQ_NOMERGE)", "REQ_IDLE": "(1ULL << __REQ_IDLE)",
+    "REQ_FUA": "(1ULL << __REQ_FUA)", "REQ_PREFLUSH": "(1ULL << __REQ_PREFLUSH)",
+    "REQ_RAHEAD": "(1ULL << __REQ_RAHEAD)", "REQ_BACKGROUND": "(1ULL << __REQ_BACKGROUND)",
+    "DISK_NAME_LEN": "32",
+    # BPF flags (the uapi enums usually carry these; the macro is the fallback)
+    "BPF_ANY": "0", "BPF_NOEXIST": "1", "BPF_EXIST": "2", "BPF_F_LOCK": "4",
+    "BPF_F_NO_PREALLOC": "(1U << 0)", "BPF_F_NO_COMMON_LRU": "(1U << 1)",
+    "BPF_F_NUMA_NODE": "(1U << 2)", "BPF_F_RDONLY_PROG": "(1U << 7)",
+    "BPF_F_WRONLY_PROG": "(1U << 8)", "BPF_F_STACK_BUILD_ID": "(1U << 5)",
+    "BPF_F_INDEX_MASK": "0xffffffffULL", "BPF_F_CURRENT_CPU": "0xffffffffULL",
+    "BPF_F_CTXLEN_MASK": "(0xfffffULL << 32)", "BPF_F_SKIP_FIELD_MASK": "0xffULL",
+    "BPF_F_USER_STACK": "(1ULL << 8)", "BPF_F_FAST_STACK_CMP": "(1ULL << 9)",
+    "BPF_F_REUSE_STACKID": "(1ULL << 10)", "BPF_F_USER_BUILD_ID": "(1ULL << 11)",
+    "BPF_RB_NO_WAKEUP": "(1ULL << 0)", "BPF_RB_FORCE_WAKEUP": "(1ULL << 1)",
+    "BPF_RB_AVAIL_DATA": "0", "BPF_RB_RING_SIZE": "1", "BPF_RB_CONS_POS": "2",
+    "BPF_RB_PROD_POS": "3",
+    # x86_64 pt_regs accessors
+    "PT_REGS_PARM1(x)": "((x)->di)", "PT_REGS_PARM2(x)": "((x)->si)",
+    "PT_REGS_PARM3(x)": "((x)->dx)", "PT_REGS_PARM4(x)": "((x)->cx)",
+    "PT_REGS_PARM5(x)": "((x)->r8)", "PT_REGS_PARM6(x)": "((x)->r9)",
+    "PT_REGS_PARM4_SYSCALL(x)": "((x)->r10)", "PT_REGS_RET(x)": "((x)->sp)",
+    "PT_REGS_FP(x)": "((x)->bp)", "PT_REGS_RC(x)": "((x)->ax)", "PT_REGS_SP(x)": "((x)->sp)",
+    "PT_REGS_IP(x)": "((x)->ip)",
+    "PT_REGS_SYSCALL_REGS(x)": "((struct pt_regs *)PT_REGS_PARM1(x))",
+    # C and kernel idioms
+    "NULL": "((void *)0)", "true": "1", "false": "0",
+    "offsetof(t, m)": "__builtin_offsetof(t, m)",
+    "container_of(p, t, m)": "((t *)((char *)(p) - __builtin_offsetof(t, m)))",
+    "likely(x)": "__builtin_expect(!!(x), 1)", "unlikely(x)": "__builtin_expect(!!(x), 0)",
+    "barrier()": "__asm__ __volatile__(\"\" ::: \"memory\")",
+    "READ_ONCE(x)": "(*(volatile __typeof__(x) *)&(x))",
+    "WRITE_ONCE(x, v)": "(*(volatile __typeof__(x) *)&(x) = (v))",
+    "ARRAY_SIZE(a)": "(sizeof(a) / sizeof((a)[0]))",
+    "__user": "", "__kernel": "", "__force": "", "__rcu": "", "__percpu": "", "__iomem": "",
+    "__bitwise": "", "__must_check": "", "__packed": "__attribute__((packed))",
+    "__aligned(x)": "__attribute__((aligned(x)))", "__maybe_unused": "__attribute__((unused))",
+    "__always_inline": "inline __attribute__((always_inline))",
+    "SEC(name)": "__attribute__((section(name), used))",
+}
+
+# Helpers whose kernel prototype is gpl_only: a program with a non-GPL
+# license calling one is refused ("cannot call GPL-restricted function").
+GPL_ONLY_HELPERS: frozenset[str] = frozenset({
+    "probe_read", "trace_printk", "perf_event_read", "perf_event_output", "get_stackid",
+    "get_current_task", "probe_write_user", "probe_read_str", "perf_event_read_value",
+    "override_return", "get_stack", "skb_output", "probe_read_user", "probe_read_kernel",
+    "probe_read_user_str", "probe_read_kernel_str", "xdp_output", "seq_printf", "seq_write",
+    "get_task_stack", "snprintf_btf", "seq_printf_btf", "get_current_task_btf", "snprintf",
+    "trace_vprintk", "read_branch_records",
+})
+
+
+def render(enumerators: Iterable[str]) -> str:
+    """``#define`` lines for every macro whose name is not a kernel enumerator."""
+    taken = set(enumerators)
+    lines = []
+    for name, value in MACROS.items():
+        bare = name.split("(", 1)[0]
+        if bare not in taken:
+            lines.append(f"#ifndef {bare}\n#define {name} {value}\n#endif")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,462 @@
+"""Parse a BPF ELF object into specs, without any system call.
+
+:func:`parse_object` returns an :class:`ObjectSpec`: programs (one per
+global function of an executable section, with the subprograms they call
+appended and BPF-to-BPF calls fixed), maps (BTF-defined ``.maps``, legacy
+``maps``, and ``.rodata``/``.data``/``.bss`` global data as array maps),
+license, kernel version, and the program BTF with its DATASEC sizes and
+variable offsets filled in the way the kernel wants them.
+"""
+
+from __future__ import annotations
+
+import io
+import struct
+from dataclasses import dataclass, field
+
+from elftools.common.exceptions import ELFError
+from elftools.elf.elffile import ELFFile
+from elftools.elf.relocation import RelocationSection
+from elftools.elf.sections import SymbolTableSection
+
+from ..errors import ObjectFormatError
+from .btf import BTF, Kind
+from .btf_ext import CoreRelo, FuncInfo, LineInfo, SectionExt, parse_btf_ext
+from .mapspec import MapSpec, PinMode
+from .program import MapRef, ProgramSpec, section_def
+from .uapi import (BPF_F_MMAPABLE, BPF_F_RDONLY_PROG, BPF_LD_IMM64, BPF_PSEUDO_CALL, BPF_PSEUDO_FUNC,
+                   MapType, ProgType)
+
+__all__ = ["ObjectSpec", "parse_object"]
+
+EM_BPF = 247
+SHF_WRITE, SHF_ALLOC, SHF_EXECINSTR = 0x1, 0x2, 0x4
+R_BPF_64_64, R_BPF_64_ABS64, R_BPF_64_ABS32, R_BPF_64_32 = 1, 2, 3, 10
+_CALL = 0x85
+_INSN = struct.Struct("<BBhi")
+_DATA_PREFIXES = (".rodata", ".data", ".bss")
+_LIBBPF_PIN_BY_NAME = 1
+# Map types whose key/value the kernel will not describe with BTF (libbpf drops the ids too).
+_NO_BTF_KV = frozenset({MapType.PERF_EVENT_ARRAY, MapType.CGROUP_ARRAY, MapType.STACK_TRACE,
+                        MapType.ARRAY_OF_MAPS, MapType.HASH_OF_MAPS, MapType.DEVMAP,
+                        MapType.DEVMAP_HASH, MapType.CPUMAP, MapType.XSKMAP, MapType.SOCKMAP,
+                        MapType.SOCKHASH, MapType.QUEUE, MapType.STACK, MapType.RINGBUF,
+                        MapType.USER_RINGBUF, MapType.PROG_ARRAY, MapType.REUSEPORT_SOCKARRAY})
+
+
+@dataclass
+class ObjectSpec:
+    """Everything in one BPF object, ready for :func:`pybpf_dsl.runtime.loader.load_object`."""
+    programs: dict[str, ProgramSpec]
+    maps: dict[str, MapSpec]
+    license: str = "GPL"
+    kern_version: int = 0
+    btf: BTF | None = None
+    btf_data: bytes = b""
+    data_maps: list[str] = field(default_factory=list)
+
+
+@dataclass
+class _Func:
+    """One function of an executable section: instructions [start, end)."""
+    section: str
+    name: str
+    start: int
+    end: int
+    is_global: bool
+
+
+@dataclass
+class _Reloc:
+    kind: str          # "map" | "data" | "call" | "func"
+    target: str = ""   # map name, or section name for calls
+    offset: int = 0    # data offset, or target instruction index for calls
+
+
+class _Parser:
+    def __init__(self, data: bytes, name: str) -> None:
+        self.name = name
+        try:
+            self.elf = ELFFile(io.BytesIO(data))
+            self.sections = list(self.elf.iter_sections())
+        except (ELFError, struct.error, ValueError, IndexError) as e:
+            raise ObjectFormatError(f"{name}: not a valid ELF object ({e})") from None
+        if self.elf["e_machine"] not in ("EM_BPF", EM_BPF):
+            raise ObjectFormatError(f"{name}: ELF machine is {self.elf['e_machine']}, not BPF")
+        if not self.elf.little_endian:
+            raise ObjectFormatError(f"{name}: big-endian BPF objects are not supported")
+        symtabs = [s for s in self.sections if isinstance(s, SymbolTableSection) and s.name == ".symtab"]
+        if not symtabs:
+            raise ObjectFormatError(f"{name}: the object has no symbol table")
+        self.symbols = list(symtabs[0].iter_symbols())
+        self.by_name = {s.name: s for s in self.sections}
+
+    def section(self, index: int, what: str) -> object:
+        """Section ``index``, which ``what`` refers to; a bad index is a malformed object."""
+        if not isinstance(index, int) or not 0 <= index < len(self.sections):
+            raise ObjectFormatError(f"{self.name}: {what} refers to section {index}, which does not exist")
+        return self.sections[index]
+
+    def symbol(self, index: int, what: str) -> object:
+        if not 0 <= index < len(self.symbols):
+            raise ObjectFormatError(f"{self.name}: {what} refers to symbol {index}, which does not exist")
+        return self.symbols[index]
+
+    def section_data(self, index: int) -> bytes:
+        sec = self.sections[index]
+        if sec["sh_type"] == "SHT_NOBITS":
+            return bytes(sec["sh_size"])
+        return sec.data()
+
+    def symbols_in(self, index: int, types: tuple[str, ...]) -> list:
+        return [s for s in self.symbols if s["st_shndx"] == index and s["st_info"]["type"] in types]
+
+    # ---------------------------------------------------------------- metadata
+    def license(self) -> str:
+        sec = self.by_name.get("license")
+        return sec.data().split(b"\0", 1)[0].decode(errors="replace") if sec is not None else "GPL"
+
+    def version(self) -> int:
+        sec = self.by_name.get("version")
+        if sec is None:
+            return 0
+        if sec["sh_size"] != 4:
+            raise ObjectFormatError(f"{self.name}: 'version' section must be 4 bytes")
+        return struct.unpack("<I", sec.data())[0]
+
+    # ---------------------------------------------------------------- BTF
+    def btf(self) -> tuple[BTF | None, bytes, dict[str, SectionExt]]:
+        sec = self.by_name.get(".BTF")
+        if sec is None:
+            return None, b"", {}
+        raw = self.fixup_btf(BTF.parse(sec.data()))
+        btf = BTF.parse(raw)
+        btf.description = f"BTF of {self.name}"
+        ext_sec = self.by_name.get(".BTF.ext")
+        ext = parse_btf_ext(ext_sec.data(), btf.string) if ext_sec is not None else {}
+        return btf, raw, ext
+
+    def fixup_btf(self, btf: BTF) -> bytes:
+        """Fill DATASEC sizes and variable offsets from the ELF, as the kernel requires."""
+        raw = bytearray(btf.data)
+        for t in btf.iter_types(Kind.DATASEC):
+            sec = self.by_name.get(t.name)
+            if sec is None:
+                continue
+            pos = btf.record_offset(t.id)
+            struct.pack_into("<I", raw, pos + 8, sec["sh_size"])
+            offsets = {s.name: s["st_value"] for s in self.symbols_in(self.sections.index(sec),
+                                                                       ("STT_OBJECT",))}
+            entries = []
+            for v in t.vars:
+                var = btf.ref(v.type_id)
+                off = offsets.get(var.name, v.offset)
+                entries.append((off, v.type_id, v.size or btf.sizeof(v.type_id)))
+            entries.sort()
+            for i, (off, tid, size) in enumerate(entries):
+                struct.pack_into("<III", raw, pos + 12 + 12 * i, tid, off, size)
+        return bytes(raw)
+
+    # ---------------------------------------------------------------- maps
+    def global_data_maps(self, btf: BTF | None) -> dict[str, MapSpec]:
+        maps = {}
+        for index, sec in enumerate(self.sections):
+            flags = sec["sh_flags"]
+            if not (flags & SHF_ALLOC) or flags & SHF_EXECINSTR:
+                continue
+            if not sec.name.startswith(_DATA_PREFIXES) or sec["sh_size"] == 0:
+                continue
+            readonly = not flags & SHF_WRITE
+            value_id = 0
+            if btf is not None:
+                found = btf.find_all(sec.name, Kind.DATASEC)
+                value_id = found[0].id if found else 0
+            maps[sec.name] = MapSpec(
+                sec.name, MapType.ARRAY, 4, sec["sh_size"], 1,
+                flags=BPF_F_MMAPABLE | (BPF_F_RDONLY_PROG if readonly else 0),
+                btf_value_type_id=value_id, data=self.section_data(index), freeze=readonly,
+                extra={"section": sec.name})
+        return maps
+
+    def legacy_maps(self) -> dict[str, MapSpec]:
+        sec = self.by_name.get("maps")
+        if sec is None:
+            return {}
+        index = self.sections.index(sec)
+        data = sec.data()
+        syms = sorted(self.symbols_in(index, ("STT_OBJECT", "STT_NOTYPE")), key=lambda s: s["st_value"])
+        syms = [s for s in syms if s.name]
+        if not syms:
+            return {}
+        size = len(data) // len(syms)
+        if size < 20:
+            raise ObjectFormatError(f"{self.name}: legacy 'maps' entries are {size} bytes, need 20")
+        maps = {}
+        for s in syms:
+            off = s["st_value"]
+            mtype, key, value, entries, flags = struct.unpack_from("<IIIII", data, off)
+            maps[s.name] = MapSpec(s.name, _map_type(mtype, s.name), key, value, entries, flags=flags,
+                                   extra={"section": "maps"})
+        return maps
+
+    def btf_maps(self, btf: BTF | None) -> dict[str, MapSpec]:
+        sec = self.by_name.get(".maps")
+        if sec is None:
+            return {}
+        if btf is None:
+            raise ObjectFormatError(f"{self.name}: has a .maps section but no .BTF to describe it")
+        found = btf.find_all(".maps", Kind.DATASEC)
+        if not found:
+            raise ObjectFormatError(f"{self.name}: no DATASEC '.maps' in BTF")
+        maps = {}
+        for v in found[0].vars:
+            var = btf.ref(v.type_id)
+            spec = _btf_map_def(btf, var.name, var.type_id)
+            maps[var.name] = spec
+        return maps
+
+    # ---------------------------------------------------------------- code
+    def functions(self) -> dict[str, list[_Func]]:
+        """Functions by executable section name, sorted by start."""
+        out: dict[str, list[_Func]] = {}
+        for index, sec in enumerate(self.sections):
+            if not sec["sh_flags"] & SHF_EXECINSTR or sec["sh_size"] == 0:
+                continue
+            funcs = []
+            for s in self.symbols_in(index, ("STT_FUNC",)):
+                start = s["st_value"] // 8
+                size = s["st_size"] // 8 or (sec["sh_size"] // 8 - start)
+                funcs.append(_Func(sec.name, s.name, start, start + size,
+                                   s["st_info"]["bind"] in ("STB_GLOBAL", "STB_WEAK")))
+            if not funcs:  # hand-written objects without symbols: the section is one program
+                funcs.append(_Func(sec.name, sec.name.replace("/", "_"), 0, sec["sh_size"] // 8, True))
+            funcs.sort(key=lambda f: f.start)
+            out[sec.name] = funcs
+        return out
+
+    def relocations(self, data_maps: set[str], legacy: dict[str, MapSpec],
+                    btf_maps: dict[str, MapSpec]) -> dict[str, dict[int, _Reloc]]:
+        """Relocations of each executable section, by instruction index."""
+        out: dict[str, dict[int, _Reloc]] = {}
+        for rel in self.sections:
+            if not isinstance(rel, RelocationSection):
+                continue
+            target = self.section(rel["sh_info"], f"relocation section {rel.name}")
+            if not target["sh_flags"] & SHF_EXECINSTR:
+                continue
+            code = target.data()
+            relocs = out.setdefault(target.name, {})
+            for r in rel.iter_relocations():
+                off = r["r_offset"]
+                if off % 8 or off + 8 > len(code):
+                    raise ObjectFormatError(f"{self.name}: relocation at {target.name}+{off} is misaligned")
+                sym = self.symbol(r["r_info_sym"], f"a relocation in {rel.name}")
+                relocs[off // 8] = self._reloc(code, off, sym, target.name, data_maps, legacy, btf_maps)
+        return out
+
+    def _reloc(self, code: bytes, off: int, sym, where: str, data_maps: set[str],
+               legacy: dict[str, MapSpec], btf_maps: dict[str, MapSpec]) -> _Reloc:
+        opcode, regs, _o, imm = _INSN.unpack_from(code, off)
+        shndx = sym["st_shndx"]
+        if shndx in ("SHN_UNDEF", 0) or not isinstance(shndx, int):
+            raise ObjectFormatError(
+                f"{self.name}: {where}+{off}: extern symbol {sym.name!r} is not supported"
+                " (kconfig and ksym externs need libbpf-style extern resolution)")
+        sec = self.section(shndx, f"symbol {sym.name!r}")
+        value = sym["st_value"]
+        if opcode == _CALL and regs >> 4 == BPF_PSEUDO_CALL:
+            return _Reloc("call", sec.name, value // 8 + imm + 1)
+        if opcode != BPF_LD_IMM64:
+            raise ObjectFormatError(f"{self.name}: {where}+{off}: relocation on instruction 0x{opcode:02x}"
+                                    f" against {sym.name!r} is not a map, data or call reference")
+        if sec["sh_flags"] & SHF_EXECINSTR:
+            return _Reloc("func", sec.name, (value + imm) // 8)
+        if sec.name == ".maps":
+            name = sym.name if sym["st_info"]["type"] != "STT_SECTION" else self._map_at(shndx, imm)
+            if name not in btf_maps:
+                raise ObjectFormatError(f"{self.name}: {where}+{off}: no BTF map {name!r}")
+            return _Reloc("map", name)
+        if sec.name == "maps":
+            name = sym.name if sym["st_info"]["type"] != "STT_SECTION" else self._map_at(shndx, value + imm)
+            if name not in legacy:
+                raise ObjectFormatError(f"{self.name}: {where}+{off}: no legacy map {name!r}")
+            return _Reloc("map", name)
+        if sec.name in data_maps:
+            return _Reloc("data", sec.name, value + imm)
+        raise ObjectFormatError(f"{self.name}: {where}+{off}: reference to {sym.name!r} in section"
+                                f" {sec.name!r}, which is neither a map nor global data")
+
+    def _map_at(self, shndx: int, offset: int) -> str:
+        for s in self.symbols_in(shndx, ("STT_OBJECT", "STT_NOTYPE")):
+            if s["st_value"] == offset and s.name:
+                return s.name
+        raise ObjectFormatError(f"{self.name}: no map symbol at offset {offset} of {self.sections[shndx].name}")
+
+
+def _map_type(value: int, name: str) -> MapType:
+    try:
+        return MapType(value)
+    except ValueError:
+        raise ObjectFormatError(f"map {name!r}: unknown map type {value}") from None
+
+
+def _btf_map_def(btf: BTF, name: str, type_id: int) -> MapSpec:
+    """Decode a libbpf BTF map definition (``__uint``/``__type``/``__array`` members)."""
+    t = btf.resolve(type_id)
+    if t.kind != Kind.STRUCT:
+        raise ObjectFormatError(f"map {name!r}: definition is a {t.kind.name}, not a struct")
+    fields: dict[str, int] = {}
+    key_id = value_id = 0
+    key_size = value_size = None
+    inner: MapSpec | None = None
+    for m in t.members:
+        mt = btf.resolve(m.type_id)
+        if m.name in ("key", "value"):
+            if mt.kind != Kind.PTR:
+                raise ObjectFormatError(f"map {name!r}: {m.name} must be declared with __type()")
+            size = btf.sizeof(mt.type_id)
+            if m.name == "key":
+                key_id, key_size = mt.type_id, size
+            else:
+                value_id, value_size = mt.type_id, size
+        elif m.name == "values":
+            if mt.kind != Kind.ARRAY:
+                raise ObjectFormatError(f"map {name!r}: values must be declared with __array()")
+            elem = btf.resolve(mt.array[0])
+            target = btf.resolve(elem.type_id) if elem.kind == Kind.PTR else elem
+            if target.kind == Kind.STRUCT:
+                inner = _btf_map_def(btf, f"{name}.inner", target.id)
+        else:
+            if mt.kind != Kind.PTR or btf.resolve(mt.type_id).kind != Kind.ARRAY:
+                raise ObjectFormatError(f"map {name!r}: member {m.name!r} must be declared with __uint()")
+            fields[m.name] = btf.resolve(mt.type_id).array[2]
+    if "type" not in fields:
+        raise ObjectFormatError(f"map {name!r}: definition has no type")
+    map_type = _map_type(fields["type"], name)
+    if map_type in _NO_BTF_KV:
+        key_id = value_id = 0
+    if key_size is None:
+        key_size = fields.get("key_size", 0)
+    if value_size is None:
+        value_size = fields.get("value_size", 0)
+    if inner is not None and not value_size:
+        value_size = 4
+    if inner is not None and not key_size:
+        key_size = 4
+    pinning = PinMode.BY_NAME if fields.get("pinning", 0) == _LIBBPF_PIN_BY_NAME else PinMode.NONE
+    if fields.get("pinning", 0) not in (0, _LIBBPF_PIN_BY_NAME):
+        raise ObjectFormatError(f"map {name!r}: unknown pinning {fields['pinning']}")
+    return MapSpec(name, map_type, key_size, value_size, fields.get("max_entries", 0),
+                   flags=fields.get("map_flags", 0), inner=inner, pinning=pinning,
+                   numa_node=fields.get("numa_node", 0), map_extra=fields.get("map_extra", 0),
+                   btf_key_type_id=key_id, btf_value_type_id=value_id, extra={"section": ".maps"})
+
+
+class _Linker:
+    """Builds each program's final code: its function plus every subprogram it reaches."""
+
+    def __init__(self, code: dict[str, bytes], funcs: dict[str, list[_Func]],
+                 relocs: dict[str, dict[int, _Reloc]], ext: dict[str, SectionExt], obj: str) -> None:
+        self.code, self.funcs, self.relocs, self.ext, self.obj = code, funcs, relocs, ext, obj
+
+    def func_at(self, section: str, insn: int) -> _Func:
+        for f in self.funcs.get(section, ()):
+            if f.start <= insn < f.end:
+                return f
+        raise ObjectFormatError(f"{self.obj}: call into {section}+{insn * 8}, where no function is")
+
+    def link(self, main: _Func) -> tuple[bytes, list[MapRef], list[FuncInfo], list[LineInfo], list]:
+        placed: list[tuple[_Func, int]] = [(main, 0)]
+        base_of = {(main.section, main.start): 0}
+        out = bytearray()
+        map_refs: list[MapRef] = []
+        func_info: list[FuncInfo] = []
+        line_info: list[LineInfo] = []
+        core: list[CoreRelo] = []
+        i = 0
+        while i < len(placed):
+            func, base = placed[i]
+            i += 1
+            chunk = bytearray(self.code[func.section][func.start * 8:func.end * 8])
+            relocs = self.relocs.get(func.section, {})
+            for idx in range(func.start, func.end):
+                opcode, regs, _off, imm = _INSN.unpack_from(chunk, (idx - func.start) * 8)
+                r = relocs.get(idx)
+                pos = base + idx - func.start
+                if r is None and opcode == _CALL and regs >> 4 == BPF_PSEUDO_CALL:
+                    r = _Reloc("call", func.section, idx + imm + 1)
+                if r is None:
+                    continue
+                if r.kind in ("call", "func"):
+                    callee = self.func_at(r.target, r.offset)
+                    key = (callee.section, callee.start)
+                    if key not in base_of:
+                        base_of[key] = sum(f.end - f.start for f, _ in placed)
+                        placed.append((callee, base_of[key]))
+                    new_imm = base_of[key] + (r.offset - callee.start) - pos - 1
+                    new_regs = regs if r.kind == "call" else (regs & 0x0F) | (BPF_PSEUDO_FUNC << 4)
+                    _INSN.pack_into(chunk, (idx - func.start) * 8, opcode, new_regs, _off, new_imm)
+                else:
+                    map_refs.append(MapRef(pos, r.target, r.offset if r.kind == "data" else None))
+            out += chunk
+            ext = self.ext.get(func.section, SectionExt())
+            shift = base - func.start
+            func_info += [fi._replace(insn=fi.insn + shift) for fi in ext.func_info
+                          if func.start <= fi.insn < func.end]
+            line_info += [li._replace(insn=li.insn + shift) for li in ext.line_info
+                          if func.start <= li.insn < func.end]
+            core += [cr._replace(insn=cr.insn + shift) for cr in ext.core_relos
+                     if func.start <= cr.insn < func.end]
+        return bytes(out), map_refs, func_info, line_info, core
+
+
+def parse_object(data: bytes, name: str = "<object>") -> ObjectSpec:
+    """Parse a BPF ELF object (bytes) into an :class:`ObjectSpec`.  No system calls."""
+    p = _Parser(data, name)
+    try:
+        return _build(p, name)
+    except (ELFError, struct.error, UnicodeDecodeError) as e:
+        raise ObjectFormatError(f"{name}: malformed ELF object ({e})") from None
+    except TypeError as e:  # a BTF type used where its kind makes no sense (e.g. sizeof a function)
+        raise ObjectFormatError(f"{name}: malformed BTF ({e})") from None
+
+
+def _build(p: _Parser, name: str) -> ObjectSpec:
+    btf, btf_raw, ext = p.btf()
+    license = p.license()
+    version = p.version()
+    data_maps = p.global_data_maps(btf)
+    legacy = p.legacy_maps()
+    btf_maps = p.btf_maps(btf)
+    maps: dict[str, MapSpec] = {}
+    for group in (btf_maps, legacy, data_maps):
+        for key, spec in group.items():
+            if key in maps:
+                raise ObjectFormatError(f"{name}: two maps are called {key!r}")
+            maps[key] = spec
+    funcs = p.functions()
+    relocs = p.relocations(set(data_maps), legacy, btf_maps)
+    code = {sec: p.by_name[sec].data() for sec in funcs}
+    linker = _Linker(code, funcs, relocs, ext, name)
+    programs: dict[str, ProgramSpec] = {}
+    for section, flist in funcs.items():
+        if section == ".text":
+            continue
+        found = section_def(section)
+        for func in flist:
+            if not func.is_global:
+                continue  # static functions in a program section are subprograms
+            insns, map_refs, func_info, line_info, core = linker.link(func)
+            if found is not None:
+                d, target = found
+                prog_type, attach, flags, btf_target = d.prog_type, d.attach_type, d.flags, d.btf_target
+            else:  # unknown section: a front end chooses the type (bcc's load_func)
+                prog_type, attach, flags, btf_target, target = ProgType.UNSPEC, None, 0, "", ""
+            if func.name in programs:
+                raise ObjectFormatError(f"{name}: two programs are called {func.name!r}")
+            programs[func.name] = ProgramSpec(
+                func.name, section, prog_type, insns, license=license, expected_attach_type=attach,
+                attach_to=target, flags=flags, kern_version=version, btf=btf,
+                func_info=func_info, line_info=line_info, map_refs=map_refs, core_relos=core,
+                btf_target=btf_target)
+    return ObjectSpec(programs, maps, license, version, btf, btf_raw, list(data_maps))

@@ -1,0 +1,181 @@
+"""Load a BPF ELF object into the kernel: the libbpf order, undone on failure.
+
+::
+
+    with load_object("prog.o") as coll:
+        coll.programs["handler"].test_run()
+        coll.maps["counts"][key]
+
+Steps: parse (pure, :mod:`.elf`) -> load program BTF -> create or reuse
+maps, fill and freeze global data -> CO-RE relocate against kernel BTF ->
+patch map references -> load programs.  Anything created is closed again
+if a later step fails.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+from dataclasses import replace
+from typing import Any, Iterable
+
+from ..errors import ObjectFormatError, syscall_error
+from . import syscall
+from .btf import BTF, kernel_btf
+from .core import relocate
+from .elf import ObjectSpec, parse_object
+from .fd import FD
+from .mapspec import MapSpec, PinMode
+from .program import Program, ProgramSpec, load_program
+from .uapi import BPF_PSEUDO_MAP_FD, BPF_PSEUDO_MAP_VALUE, ProgType
+
+__all__ = ["Collection", "load_object", "load_btf", "link_program"]
+
+_INSN = struct.Struct("<BBhi")
+
+
+class Collection:
+    """The live maps and programs of one object.  ``close()`` (or ``with``) releases all."""
+
+    def __init__(self, spec: ObjectSpec, btf_fd: FD | None) -> None:
+        self.spec = spec
+        self.btf_fd = btf_fd
+        self.maps: dict[str, Any] = {}
+        self.programs: dict[str, Program] = {}
+        self.core_notes: dict[str, list[str]] = {}
+        self.borrowed: set[str] = set()  # maps the caller passed in: never closed here
+
+    def load_program(self, name: str, prog_type: ProgType | None = None, *,
+                     attach_type: Any = None, flags: int | None = None, **kw: Any) -> Program:
+        """Load (or return the already loaded) program ``name``; ``prog_type`` overrides
+        the type the section name implies, as bcc's ``load_func`` does."""
+        prog = self.programs.get(name)
+        if prog is not None and (prog_type is None or prog.type == prog_type):
+            return prog
+        try:
+            spec = self.spec.programs[name]
+        except KeyError:
+            raise KeyError(f"no program {name!r} in the object (it has: "
+                           f"{', '.join(self.spec.programs) or 'none'})") from None
+        if prog_type is not None:
+            spec = spec.with_type(prog_type, attach_type, flags)
+        insns, notes = link_program(spec, self.maps)
+        if notes:
+            self.core_notes[name] = notes
+        if spec.prog_type == ProgType.UNSPEC:
+            raise ValueError(f"program {name!r} is in section {spec.section!r}, which names no program"
+                             " type: pass prog_type")
+        prog = load_program(spec, insns, btf_fd=self.btf_fd.fileno() if self.btf_fd else 0, **kw)
+        if name in self.programs:
+            self.programs[name].close()
+        self.programs[name] = prog
+        return prog
+
+    def close(self) -> None:
+        """Close every program, map and the program BTF (idempotent)."""
+        for prog in self.programs.values():
+            prog.close()
+        for name, m in self.maps.items():
+            if name not in self.borrowed:
+                m.close()
+        if self.btf_fd is not None:
+            self.btf_fd.close()
+
+    def __enter__(self) -> "Collection":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<Collection maps={list(self.maps)} programs={list(self.programs)}>"
+
+
+def load_btf(data: bytes) -> FD:
+    """BPF_BTF_LOAD program BTF; the error carries the kernel's BTF log."""
+    fd, err, _log = syscall.btf_load(data)
+    if fd < 0:
+        _fd, err, log = syscall.btf_load(data, log_level=1)
+        reason = log.strip().splitlines()[-1] if log.strip() else None
+        raise syscall_error("BPF_BTF_LOAD", err, "loading program BTF", reason)
+    return FD(fd, "btf")
+
+
+def link_program(spec: ProgramSpec, maps: dict[str, Any], target_btf: BTF | None = None
+                 ) -> tuple[bytes, list[str]]:
+    """``spec``'s code with CO-RE applied and map fds / global data addresses patched in."""
+    code, notes = spec.insns, []
+    if spec.core_relos:
+        if spec.btf is None:
+            raise ObjectFormatError(f"program {spec.name!r} has CO-RE relocations but no BTF")
+        code, notes = relocate(code, spec.core_relos, spec.btf, target_btf or kernel_btf(), spec.name)
+    if not spec.map_refs:
+        return code, notes
+    buf = bytearray(code)
+    for ref in spec.map_refs:
+        m = maps.get(ref.map)
+        if m is None:
+            raise KeyError(f"program {spec.name!r} uses map {ref.map!r}, which was not created")
+        pos = ref.insn * 8
+        opcode, regs, off, _imm = _INSN.unpack_from(buf, pos)
+        src = BPF_PSEUDO_MAP_FD if ref.offset is None else BPF_PSEUDO_MAP_VALUE
+        _INSN.pack_into(buf, pos, opcode, (regs & 0x0F) | (src << 4), off, m.fileno())
+        o2, r2, f2, _i2 = _INSN.unpack_from(buf, pos + 8)
+        _INSN.pack_into(buf, pos + 8, o2, r2, f2, ref.offset or 0)
+    return bytes(buf), notes
+
+
+def _read(data: bytes | str | os.PathLike) -> tuple[bytes, str]:
+    if isinstance(data, (bytes, bytearray, memoryview)):
+        return bytes(data), "<object>"
+    path = os.fspath(data)
+    with open(path, "rb") as f:
+        return f.read(), os.path.basename(path)
+
+
+def load_object(data: bytes | str | os.PathLike, *, prog_types: dict[str, ProgType] | None = None,
+                maps_pin_root: str | None = None, map_overrides: dict[str, Any] | None = None,
+                programs: Iterable[str] | None = None) -> Collection:
+    """Load a BPF ELF object (bytes or a path) and return its :class:`Collection`.
+
+    ``prog_types`` gives a program type per program name (for sections
+    without a libbpf name, or to override it).  ``maps_pin_root`` is where
+    maps declared with ``LIBBPF_PIN_BY_NAME`` are pinned or reused (default:
+    the bpffs mount).  ``map_overrides`` replaces maps by name with an
+    existing map (anything with ``fileno()``, used as is and not closed)
+    or with a :class:`MapSpec`.  ``programs`` limits which programs are
+    loaded now (default: all); the others load on ``Collection.load_program``.
+    """
+    from .maps import Map  # the maps module imports ctypes machinery this module does not need
+
+    raw, name = _read(data)
+    spec = parse_object(raw, name)
+    overrides = dict(map_overrides or {})
+    coll = Collection(spec, None)
+    try:
+        if spec.btf is not None:
+            coll.btf_fd = load_btf(spec.btf_data)
+        btf_fd = coll.btf_fd.fileno() if coll.btf_fd is not None else 0
+        for map_name, mspec in spec.maps.items():
+            given = overrides.pop(map_name, None)
+            if given is not None and not isinstance(given, MapSpec):
+                coll.maps[map_name] = given
+                coll.borrowed.add(map_name)
+                continue
+            mspec = given or mspec
+            if mspec.pinning == PinMode.BY_NAME and maps_pin_root and not mspec.pin_path:
+                mspec = replace(mspec, pin_path=maps_pin_root)
+            coll.maps[map_name] = Map.create(mspec, btf_fd=btf_fd)
+        if overrides:
+            raise KeyError(f"map_overrides names maps the object does not have: {sorted(overrides)}")
+        wanted = list(spec.programs) if programs is None else list(programs)
+        for prog_name in wanted:
+            ptype = (prog_types or {}).get(prog_name)
+            if ptype is None and spec.programs.get(prog_name) is not None \
+                    and spec.programs[prog_name].prog_type == ProgType.UNSPEC:
+                continue  # no type known yet: the front end loads it with one later
+            coll.load_program(prog_name, ptype)
+    except BaseException:
+        coll.close()
+        raise
+    return coll

@@ -1,0 +1,329 @@
+"""Perf buffer reader for ``BPF_MAP_TYPE_PERF_EVENT_ARRAY`` maps (bcc's open_perf_buffer).
+
+One ``PERF_COUNT_SW_BPF_OUTPUT`` perf event per CPU, each with its own
+mmapped ring (one metadata page + ``page_cnt`` data pages), stored in the map
+at the CPU's index so ``bpf_perf_event_output(ctx, &map, BPF_F_CURRENT_CPU,
+...)`` lands in it, and all of them in one epoll set::
+
+    def handle(cpu, data, size):
+        event = ctypes.cast(data, ctypes.POINTER(Event)).contents
+        ...
+    with PerfBuffer(events_map_fd, handle) as pb:
+        while True:
+            pb.poll(100)
+
+The callback gets bcc's arguments: the CPU, the address of the sample (valid
+only during the call) and its size as the kernel recorded it (the raw size,
+which includes padding to 8 bytes).  Samples that wrap around the end of the
+ring are copied to a contiguous buffer first.  ``PERF_RECORD_LOST`` records
+add to :attr:`PerfBuffer.lost` and go to ``lost_callback(count)``; without
+one, bcc's ``Possibly lost N samples`` line is printed on stderr.
+
+An exception raised by a callback propagates out of :meth:`~PerfBuffer.poll`;
+the sample it was handling counts as consumed, the rest stay in the ring for
+the next call.  :meth:`PerfBuffer.drain` is the bulk path (see
+:mod:`.event_batch`).
+
+Memory ordering: the kernel publishes ``data_head`` after writing a record and
+reuses space once ``data_tail`` moves past it.  ``data_head`` is read before
+any record and ``data_tail`` written after the last read of a record, each as
+one aligned 8-byte access; on x86-64 (TSO) plain loads are acquire loads and
+plain stores release stores, which is the ordering the protocol needs.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import select
+import struct
+import sys
+from typing import Callable, Iterable
+
+from ..errors import BPFError
+from . import syscall
+from .cpus import online_cpus
+from .event_batch import EventBatch, run_length
+from .fd import FD
+from .mmap_region import MappedRegion
+from .uapi import (PERF_ATTR_SIZE, PERF_EVENT_IOC_ENABLE, PERF_SAMPLE_RAW, PerfRecord, PerfSwConfig,
+                   PerfType, ffi)
+
+__all__ = ["PerfBuffer"]
+
+PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
+_HEAD_INDEX = ffi.offsetof("struct perf_event_mmap_page", "data_head") // 8
+_TAIL_INDEX = ffi.offsetof("struct perf_event_mmap_page", "data_tail") // 8
+_SAMPLE = int(PerfRecord.SAMPLE)
+_LOST = int(PerfRecord.LOST)
+_RAW_OFFSET = 12  # perf_event_header (8) + u32 raw size
+_U32 = struct.Struct("I")
+
+SampleCallback = Callable[[int, int, int], object]
+LostCallback = Callable[[int], object]
+
+
+def _print_lost(count: int) -> None:
+    sys.stderr.write(f"Possibly lost {count} samples\n")
+
+
+class _CpuRing:
+    """One CPU's perf event, its mapping and the reader's position in it."""
+
+    __slots__ = ("cpu", "fd", "region", "meta", "data", "words", "halves", "base", "size",
+                 "tail", "scratch")
+
+    def __init__(self, cpu: int, fd: FD, page_cnt: int) -> None:
+        self.cpu = cpu
+        self.fd = fd
+        self.region = MappedRegion(fd.fileno(), (1 + page_cnt) * PAGE_SIZE, writable=True,
+                                   what=f"mapping the perf buffer of CPU {cpu}")
+        self.meta = self.region.view[:PAGE_SIZE].cast("Q")
+        self.data = self.region.view[PAGE_SIZE:]
+        self.words = self.data.cast("I")
+        self.halves = self.data.cast("H")
+        self.base = self.region.addr + PAGE_SIZE
+        self.size = page_cnt * PAGE_SIZE
+        self.tail = self.meta[_TAIL_INDEX]
+        self.scratch: ctypes.Array | None = None
+
+    def contiguous(self, off: int, length: int) -> tuple[memoryview, int]:
+        """A record that wraps the ring end, copied out: (view, address)."""
+        first = self.size - off
+        if self.scratch is None or len(self.scratch) < length:
+            self.scratch = ctypes.create_string_buffer(max(length, 256))
+        view = memoryview(self.scratch).cast("B")
+        view[:first] = self.data[off:]
+        view[first:length] = self.data[:length - first]
+        return view, ctypes.addressof(self.scratch)
+
+    def close(self) -> None:
+        self.meta = self.data = self.words = self.halves = memoryview(b"")
+        self.region.close()
+        self.fd.close()
+
+
+class PerfBuffer:
+    """Reader of a PERF_EVENT_ARRAY map: per-CPU rings, epoll, lost-sample accounting.
+
+    ``page_cnt`` data pages per CPU (a power of two); ``wakeup_events``
+    samples before a poll wakes up; ``cpus`` defaults to every online CPU.
+    The map's file descriptor is duplicated, so the map lives at least as
+    long as the reader.
+    """
+
+    def __init__(self, map_fd: int, callback: SampleCallback,
+                 lost_callback: LostCallback | None = None, page_cnt: int = 8,
+                 wakeup_events: int = 1, cpus: Iterable[int] | None = None) -> None:
+        if page_cnt <= 0 or page_cnt & (page_cnt - 1):
+            raise ValueError(f"perf buffer page_cnt must be a power of two, got {page_cnt}")
+        self._callback = callback
+        self._lost_callback = lost_callback or _print_lost
+        self.lost = 0
+        self._rings: list[_CpuRing] = []
+        self._map: FD | None = FD(os.dup(map_fd), "map")
+        self._epoll: select.epoll | None = select.epoll()
+        try:
+            for cpu in (online_cpus() if cpus is None else cpus):
+                self._open_cpu(cpu, page_cnt, wakeup_events)
+        except BaseException:
+            self.close()
+            raise
+
+    def _open_cpu(self, cpu: int, page_cnt: int, wakeup_events: int) -> None:
+        attr = ffi.new("struct perf_event_attr *")
+        attr.type = PerfType.SOFTWARE
+        attr.size = PERF_ATTR_SIZE
+        attr.config = PerfSwConfig.BPF_OUTPUT
+        attr.sample_period = 1
+        attr.sample_type = PERF_SAMPLE_RAW
+        attr.wakeup_events = wakeup_events
+        fd = syscall.perf_event_open(attr, -1, cpu, what=f"opening the perf buffer of CPU {cpu}")
+        try:
+            ring = _CpuRing(cpu, fd, page_cnt)
+        except BaseException:
+            fd.close()
+            raise
+        self._rings.append(ring)
+        assert self._map is not None and self._epoll is not None
+        raw_fd = fd.fileno()
+        syscall.map_update(self._map.fileno(), ffi.new("uint32_t *", cpu),
+                           ffi.new("uint32_t *", raw_fd))
+        syscall.ioctl(raw_fd, PERF_EVENT_IOC_ENABLE, what=f"enabling the perf buffer of CPU {cpu}")
+        self._epoll.register(raw_fd, select.EPOLLIN)
+
+    # ------------------------------------------------------------ reading
+
+    @property
+    def cpus(self) -> list[int]:
+        """The CPUs this buffer reads."""
+        return [ring.cpu for ring in self._rings]
+
+    def fileno(self) -> int:
+        """The epoll descriptor: readable after a wakeup (``wakeup_events`` samples on a CPU)."""
+        if self._epoll is None:
+            raise ValueError("perf buffer is closed")
+        return self._epoll.fileno()
+
+    def _wait(self, timeout_ms: int) -> bool:
+        """Whether some ring signalled a wakeup within ``timeout_ms``."""
+        if self._epoll is None:
+            raise BPFError("perf buffer is closed")
+        return bool(self._epoll.poll(timeout_ms / 1000 if timeout_ms >= 0 else -1))
+
+    def poll(self, timeout_ms: int = -1) -> int:
+        """Wait up to ``timeout_ms`` (-1: forever) until a ring is ready, then read every ring.
+
+        Returns the number of samples handled.  A perf event reports "ready"
+        once per wakeup (the kernel clears the flag when it is polled), so
+        after waiting on :meth:`fileno` yourself, call :meth:`consume`.
+        """
+        return self.consume() if self._wait(timeout_ms) else 0
+
+    def consume(self) -> int:
+        """Handle every pending sample on every CPU without waiting; return how many."""
+        if self._epoll is None:
+            raise BPFError("perf buffer is closed")
+        return sum(self._read(ring) for ring in self._rings)
+
+    def _lost(self, count: int) -> None:
+        self.lost += count
+        self._lost_callback(count)
+
+    def _read(self, ring: _CpuRing) -> int:
+        """Deliver one ring's records to the callbacks; the hot path of the reader."""
+        meta = ring.meta
+        head = meta[_HEAD_INDEX]
+        tail = ring.tail
+        if tail == head:
+            return 0
+        words, halves, callback, cpu = ring.words, ring.halves, self._callback, ring.cpu
+        base, size = ring.base, ring.size
+        mask = size - 1
+        handled = 0
+        try:
+            while tail < head:
+                off = tail & mask
+                rsize = halves[(off >> 1) + 3]
+                tail += rsize
+                if off < off + rsize <= size:
+                    kind = words[off >> 2]
+                    if kind == _SAMPLE:
+                        handled += 1
+                        callback(cpu, base + off + _RAW_OFFSET, words[(off >> 2) + 2])
+                    elif kind == _LOST:
+                        self._lost(ring.data[off + 16:off + 24].cast("Q")[0])
+                    continue
+                if not rsize:
+                    raise BPFError(f"corrupt perf ring on CPU {cpu}: zero-sized record")
+                view, addr = ring.contiguous(off, rsize)
+                kind = _U32.unpack_from(view, 0)[0]
+                if kind == _SAMPLE:
+                    handled += 1
+                    callback(cpu, addr + _RAW_OFFSET, _U32.unpack_from(view, 8)[0])
+                elif kind == _LOST:
+                    self._lost(view[16:24].cast("Q")[0])
+        finally:
+            ring.tail = tail
+            meta[_TAIL_INDEX] = tail
+        return handled
+
+    def drain(self, timeout_ms: int = 0) -> EventBatch:
+        """The bulk path: every pending sample of every CPU, copied into one :class:`EventBatch`.
+
+        Waits up to ``timeout_ms`` for a wakeup first when it is non-zero.  No Python
+        callback runs per sample; lost-sample records still reach the lost
+        callback (once per record) and ``batch.lost``.  ``batch.source(i)`` is
+        the sample's CPU and ``batch.sizes()`` the raw sizes, as in
+        :meth:`poll`.
+        """
+        if self._epoll is None:
+            raise BPFError("perf buffer is closed")
+        if timeout_ms and not self._wait(timeout_ms):
+            return EventBatch(bytearray(), [])
+        data = bytearray()
+        segments = []
+        for ring in self._rings:
+            head = ring.meta[_HEAD_INDEX]
+            if head == ring.tail:
+                continue
+            start, length = ring.tail & (ring.size - 1), head - ring.tail
+            segments.append((len(data), len(data) + length, ring.cpu))
+            first = min(length, ring.size - start)
+            data += ring.data[start:start + first]
+            data += ring.data[:length - first]
+            ring.tail = head
+            ring.meta[_TAIL_INDEX] = head
+        runs: list[tuple[int, int, int, int, int]] = []
+        lost_counts: list[int] = []
+        if segments:
+            view = memoryview(data)
+            words, halves = view.cast("I"), view.cast("H")
+            for begin, end, cpu in segments:
+                _index_records(view, words, halves, begin, end, cpu, runs, lost_counts)
+            del view, words, halves
+        for count in lost_counts:
+            self._lost(count)
+        return EventBatch(data, runs, sum(lost_counts))
+
+    # ------------------------------------------------------------ lifetime
+
+    def close(self) -> None:
+        """Remove the rings from the map, unmap them and close every descriptor (idempotent)."""
+        rings, self._rings = self._rings, []
+        map_fd, self._map = self._map, None
+        epoll, self._epoll = self._epoll, None
+        for ring in rings:
+            if map_fd is not None:
+                try:
+                    syscall.map_delete(map_fd.fileno(), ffi.new("uint32_t *", ring.cpu))
+                except OSError:
+                    pass
+            ring.close()
+        if epoll is not None:
+            epoll.close()
+        if map_fd is not None:
+            map_fd.close()
+
+    @property
+    def closed(self) -> bool:
+        return self._epoll is None
+
+    def __enter__(self) -> "PerfBuffer":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:
+            pass
+
+    def __repr__(self) -> str:
+        state = "closed" if self.closed else f"cpus={self.cpus}"
+        return f"<PerfBuffer {state} lost={self.lost}>"
+
+
+def _index_records(view: memoryview, words: memoryview, halves: memoryview, pos: int, end: int,
+                   cpu: int, runs: list, lost_counts: list) -> None:
+    """Split one CPU's copied records into runs of equal-sized samples."""
+    while pos < end:
+        kind, rsize = words[pos >> 2], halves[(pos >> 1) + 3]
+        if not rsize:
+            raise BPFError(f"corrupt perf ring on CPU {cpu}: zero-sized record")
+        if kind == _SAMPLE:
+            count = 1
+            nxt = pos + rsize
+            limit = (end - pos) // rsize
+            if limit > 1 and words[nxt >> 2] == _SAMPLE and halves[(nxt >> 1) + 3] == rsize:
+                count = run_length(((words, pos >> 2, rsize >> 2, view[pos:pos + 4].tobytes()),
+                                    (halves, (pos >> 1) + 3, rsize >> 1,
+                                     view[pos + 6:pos + 8].tobytes())), limit)
+            runs.append((pos + _RAW_OFFSET, rsize, count, words[(pos >> 2) + 2], cpu))
+            pos += count * rsize
+            continue
+        if kind == _LOST:
+            lost_counts.append(view[pos + 16:pos + 24].cast("Q")[0])
+        pos += rsize

@@ -1,0 +1,291 @@
+"""Reader of ``BPF_MAP_TYPE_RINGBUF`` maps: several ring buffers in one epoll set.
+
+Like libbpf's ``ring_buffer`` (which bcc uses for open_ring_buffer,
+ring_buffer_poll and ring_buffer_consume)::
+
+    rb = RingBuffer()
+    rb.add(events_fd, lambda ctx, data, size: print(size))
+    rb.add(other_fd, handle_other, ctx=42)
+    while True:
+        rb.poll(100)
+
+Each ring is mapped twice over: the consumer page read-write (the reader
+publishes ``consumer_pos`` there), and the producer page plus the data area
+read-only.  The kernel maps the data pages twice in a row, so a record never
+wraps and the callback always gets one contiguous sample.
+
+Each record starts with an 8-byte header whose first word is the length with
+two flag bits: BUSY (reserved, not yet submitted: reading stops there until
+the next call) and DISCARD (skipped, its space released).  ``callback(ctx,
+data_addr, size)`` receives the sample's address, valid during the call, and
+its exact size.  Following libbpf and bcc, a callback returning a negative
+int stops the current poll/consume, which then returns that value; the
+record it was handling is consumed.  An exception raised by a callback
+propagates, with the same consumed-record rule.
+
+Memory ordering: ``producer_pos`` is read before the records it covers, each
+record header is read (one aligned 4-byte load) before its sample, and
+``consumer_pos`` is written (one aligned 8-byte store) after the last read of
+the records it releases.  On x86-64 (TSO) those plain loads and stores are
+acquire loads and release stores, which is what the protocol requires.
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import struct
+from typing import Any, Callable
+
+from ..errors import BPFError
+from . import syscall
+from .event_batch import EventBatch, run_length
+from .fd import FD
+from .mmap_region import MappedRegion
+from .uapi import BPF_RINGBUF_BUSY_BIT, BPF_RINGBUF_DISCARD_BIT, BPF_RINGBUF_HDR_SZ, MapType
+
+__all__ = ["RingBuffer", "RingCallback"]
+
+PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
+_FLAGS = BPF_RINGBUF_BUSY_BIT | BPF_RINGBUF_DISCARD_BIT
+_LEN_MASK = ~_FLAGS & 0xFFFFFFFF
+_ROUND = BPF_RINGBUF_HDR_SZ + 7  # header + round-up to 8 bytes
+_U32 = struct.Struct("I")
+
+RingCallback = Callable[[Any, int, int], object]
+
+
+class _Ring:
+    """One ring buffer map: its two mappings, callback and read position."""
+
+    __slots__ = ("index", "fd", "callback", "ctx", "cons_region", "prod_region", "consumer",
+                 "producer", "data", "words", "base", "size", "pos", "chunk")
+
+    def __init__(self, index: int, map_fd: int, callback: RingCallback, ctx: Any) -> None:
+        info = syscall.obj_info(map_fd, "map")
+        if info.type != MapType.RINGBUF:
+            name = MapType(info.type).name if info.type in MapType._value2member_map_ else info.type
+            raise ValueError(f"map fd {map_fd} is a {name} map, not a RINGBUF map")
+        self.index = index
+        self.callback = callback
+        self.ctx = ctx
+        self.size = info.max_entries
+        self.fd = FD(os.dup(map_fd), "map")
+        try:
+            self.cons_region = MappedRegion(self.fd.fileno(), PAGE_SIZE, 0, writable=True,
+                                            what="mapping the ring buffer consumer page")
+            try:
+                self.prod_region = MappedRegion(self.fd.fileno(), PAGE_SIZE + 2 * self.size,
+                                                PAGE_SIZE,
+                                                what="mapping the ring buffer data pages")
+            except BaseException:
+                self.cons_region.close()
+                raise
+        except BaseException:
+            self.fd.close()
+            raise
+        self.consumer = self.cons_region.view[:8].cast("Q")
+        self.producer = self.prod_region.view[:8].cast("Q")
+        self.data = self.prod_region.view[PAGE_SIZE:]
+        self.words = self.data.cast("I")
+        self.base = self.prod_region.addr + PAGE_SIZE
+        self.pos = self.consumer[0]
+        # consumer_pos is published at least every quarter ring, so producers
+        # get space back while a long backlog is being delivered
+        self.chunk = max(self.size // 4, PAGE_SIZE)
+
+    def close(self) -> None:
+        self.consumer = self.producer = self.data = self.words = memoryview(b"")
+        self.prod_region.close()
+        self.cons_region.close()
+        self.fd.close()
+
+
+class RingBuffer:
+    """A set of BPF ring buffers polled together (libbpf's ``ring_buffer``)."""
+
+    def __init__(self) -> None:
+        self._rings: list[_Ring] = []
+        self._by_fd: dict[int, _Ring] = {}
+        self._epoll: select.epoll | None = select.epoll()
+
+    def add(self, map_fd: int, callback: RingCallback, ctx: Any = None) -> int:
+        """Start reading the RINGBUF map ``map_fd``; returns the ring's index.
+
+        ``callback(ctx, data_addr, size)`` runs for every submitted sample.
+        The map's descriptor is duplicated, so the map lives as long as the
+        reader.
+        """
+        if self._epoll is None:
+            raise BPFError("ring buffer manager is closed")
+        ring = _Ring(len(self._rings), map_fd, callback, ctx)
+        try:
+            self._epoll.register(ring.fd.fileno(), select.EPOLLIN)
+        except BaseException:
+            ring.close()
+            raise
+        self._rings.append(ring)
+        self._by_fd[ring.fd.fileno()] = ring
+        return ring.index
+
+    def __len__(self) -> int:
+        return len(self._rings)
+
+    def fileno(self) -> int:
+        """The epoll descriptor: readable when some ring has data."""
+        if self._epoll is None:
+            raise ValueError("ring buffer manager is closed")
+        return self._epoll.fileno()
+
+    # ------------------------------------------------------------ reading
+
+    def _ready(self, timeout_ms: int) -> list[_Ring]:
+        if self._epoll is None:
+            raise BPFError("ring buffer manager is closed")
+        ready = self._epoll.poll(timeout_ms / 1000 if timeout_ms >= 0 else -1)
+        return [self._by_fd[fd] for fd, _ in ready]
+
+    def poll(self, timeout_ms: int = -1) -> int:
+        """Wait up to ``timeout_ms`` (-1: forever) for data; handle it.
+
+        Returns the number of samples handled, or the negative value a
+        callback returned to stop.
+        """
+        return self._process_all(self._ready(timeout_ms))
+
+    def consume(self) -> int:
+        """Handle every available sample of every ring without waiting (see :meth:`poll`)."""
+        if self._epoll is None:
+            raise BPFError("ring buffer manager is closed")
+        return self._process_all(self._rings)
+
+    def _process_all(self, rings: list[_Ring]) -> int:
+        total = 0
+        for ring in rings:
+            handled = _process(ring)
+            if handled < 0:
+                return handled
+            total += handled
+        return total
+
+    def drain(self, timeout_ms: int = 0) -> EventBatch:
+        """The bulk path: every committed sample of every ring, copied into one :class:`EventBatch`.
+
+        Waits up to ``timeout_ms`` first when it is non-zero.  No callback
+        runs; ``batch.source(i)`` is the index :meth:`add` returned for the
+        sample's ring, and ``batch.sizes()`` the exact sample sizes.
+        """
+        if self._epoll is None:
+            raise BPFError("ring buffer manager is closed")
+        rings = self._ready(timeout_ms) if timeout_ms else self._rings
+        data = bytearray()
+        runs: list[tuple[int, int, int, int, int]] = []
+        for ring in rings:
+            start = ring.pos
+            local, end = _index_ring(ring, start, ring.producer[0])
+            if end == start:
+                continue
+            seg = len(data) - start + BPF_RINGBUF_HDR_SZ
+            off = start & (ring.size - 1)
+            data += ring.data[off:off + end - start]
+            runs.extend((seg + pos, stride, count, size, ring.index)
+                        for pos, stride, count, size in local)
+            ring.pos = end
+            ring.consumer[0] = end
+        return EventBatch(data, runs)
+
+    # ------------------------------------------------------------ lifetime
+
+    def close(self) -> None:
+        """Unmap every ring and close every descriptor (idempotent)."""
+        rings, self._rings, self._by_fd = self._rings, [], {}
+        epoll, self._epoll = self._epoll, None
+        for ring in rings:
+            ring.close()
+        if epoll is not None:
+            epoll.close()
+
+    @property
+    def closed(self) -> bool:
+        return self._epoll is None
+
+    def __enter__(self) -> "RingBuffer":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:
+            pass
+
+    def __repr__(self) -> str:
+        return f"<RingBuffer {'closed' if self.closed else f'{len(self._rings)} rings'}>"
+
+
+def _process(ring: _Ring) -> int:
+    """Deliver one ring's committed samples to its callback; the reader's hot path."""
+    consumer, producer, words = ring.consumer, ring.producer, ring.words
+    callback, ctx, base = ring.callback, ring.ctx, ring.base
+    mask = ring.size - 1
+    pos = ring.pos
+    handled = 0
+    try:
+        while True:
+            prod = producer[0]
+            if pos >= prod:
+                return handled
+            stop = min(prod, pos + ring.chunk)
+            while pos < stop:
+                off = pos & mask
+                hdr = words[off >> 2]
+                if hdr & _FLAGS:
+                    if hdr & BPF_RINGBUF_BUSY_BIT:
+                        return handled
+                    pos += ((hdr & _LEN_MASK) + _ROUND) & ~7
+                    continue
+                pos += (hdr + _ROUND) & ~7
+                ret = callback(ctx, base + off + BPF_RINGBUF_HDR_SZ, hdr)
+                if ret:
+                    stop_value = _as_int(ret)
+                    if stop_value < 0:
+                        return stop_value
+                handled += 1
+            ring.pos = pos
+            consumer[0] = pos
+    finally:
+        ring.pos = pos
+        consumer[0] = pos
+
+
+def _as_int(value: object) -> int:
+    """bcc's rule for a callback's return value: an int, anything else counts as 0."""
+    try:
+        return int(value)  # type: ignore[call-overload]
+    except (TypeError, ValueError):
+        return 0
+
+
+def _index_ring(ring: _Ring, pos: int, prod: int) -> tuple[list[tuple[int, int, int, int]], int]:
+    """Runs ``(pos, stride, count, size)`` of committed samples from ``pos``, and where they end."""
+    words, mask = ring.words, ring.size - 1
+    runs: list[tuple[int, int, int, int]] = []
+    while pos < prod:
+        off = pos & mask
+        hdr = words[off >> 2]
+        if hdr & BPF_RINGBUF_BUSY_BIT:
+            break
+        length = hdr & _LEN_MASK
+        stride = (length + _ROUND) & ~7
+        if hdr & BPF_RINGBUF_DISCARD_BIT:
+            pos += stride
+            continue
+        count = 1
+        limit = (prod - pos) // stride
+        if limit > 1 and words[(off + stride) >> 2] == hdr:
+            count = run_length(((words, off >> 2, stride >> 2, _U32.pack(hdr)),), limit)
+        runs.append((pos, stride, count, length))
+        pos += count * stride
+    return runs, pos

@@ -1,0 +1,353 @@
+"""ELF loader: C programs compiled at test time, loaded and run in the kernel."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import struct
+import subprocess
+import sys
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from pybpf_dsl.errors import AttachTargetNotFound, NotSupported, ObjectFormatError, SyscallError, VerifierError
+from pybpf_dsl.runtime.btf import Kind, kernel_btf
+from pybpf_dsl.runtime.elf import parse_object
+from pybpf_dsl.runtime.loader import load_object
+from pybpf_dsl.runtime.mapspec import PinMode
+from pybpf_dsl.runtime.program import section_def
+from pybpf_dsl.runtime.tracefs import bpffs_root
+from pybpf_dsl.runtime.uapi import BPF_F_RDONLY_PROG, BPF_F_SLEEPABLE, AttachType, MapType, ProgType
+
+PRELUDE = r"""
+typedef unsigned int __u32; typedef unsigned long long __u64; typedef int __s32;
+#define SEC(n) __attribute__((section(n), used))
+#define __uint(name, val) int (*name)[val]
+#define __type(name, val) typeof(val) *name
+#define __array(name, val) typeof(val) *name[]
+static void *(*bpf_map_lookup_elem)(void *map, const void *key) = (void *) 1;
+static long (*bpf_map_update_elem)(void *map, const void *key, const void *value, __u64 flags) = (void *) 2;
+static long (*bpf_probe_read_kernel)(void *dst, __u32 size, const void *unsafe_ptr) = (void *) 113;
+static __u64 (*bpf_get_current_task)(void) = (void *) 35;
+"""
+
+
+def _have_cc() -> bool:
+    try:
+        import ziglang  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+@pytest.fixture
+def cc(tmp_path):
+    """Compile C source (PRELUDE prepended) to a BPF object; returns its path."""
+    if not _have_cc():
+        pytest.skip("needs the ziglang wheel (pip install ziglang) to compile BPF C")
+
+    def compile_(source: str, name: str = "prog") -> str:
+        src = tmp_path / f"{name}.c"
+        obj = tmp_path / f"{name}.o"
+        src.write_text(PRELUDE + source)
+        subprocess.run([sys.executable, "-m", "ziglang", "cc", "-target", "bpfel-freestanding-none",
+                        "-O2", "-g", "-c", str(src), "-o", str(obj)], check=True, capture_output=True)
+        return str(obj)
+    return compile_
+
+
+MAPS_AND_DATA = r"""
+struct { __uint(type, 1); __uint(max_entries, 16); __type(key, __u32); __type(value, __u64); } counts SEC(".maps");
+struct bpf_map_def { unsigned int type, key_size, value_size, max_entries, map_flags; };
+struct bpf_map_def legacy SEC("maps") = { .type = 2, .key_size = 4, .value_size = 8, .max_entries = 4 };
+const volatile int ro = 7;
+int dat = 3;
+int bss;
+static __attribute__((noinline)) int twice(int x) { return x * 2; }
+static __attribute__((noinline)) int helper(int x) { return twice(x) + ro; }
+__attribute__((noinline)) int global_sub(int x) { return x + 100; }
+SEC("syscall") int prog1(void *ctx) {
+  __u32 k = 0; __u64 one = 1;
+  bpf_map_update_elem(&counts, &k, &one, 0);
+  bss = helper(dat);
+  return bss;
+}
+SEC("syscall") int prog2(void *ctx) {
+  __u32 k = 1; __u64 *v = bpf_map_lookup_elem(&legacy, &k);
+  return helper(2) + (v != 0) + global_sub(0);
+}
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+__u32 _version SEC("version") = 0x060c00;
+"""
+
+
+def test_parse_maps_programs_license(cc):
+    spec = parse_object(open(cc(MAPS_AND_DATA), "rb").read(), "maps.o")
+    assert spec.license == "Dual BSD/GPL" and spec.kern_version == 0x060C00
+    assert set(spec.programs) == {"prog1", "prog2"}  # two programs in one section
+    p1, p2 = spec.programs["prog1"], spec.programs["prog2"]
+    assert p1.section == p2.section == "syscall"
+    assert p1.prog_type == ProgType.SYSCALL and p1.flags & BPF_F_SLEEPABLE
+    assert p1.license == "Dual BSD/GPL"
+    assert p1.func_info[0].insn == 0 and len(p1.func_info) == 3  # prog1, helper, twice
+    assert len(p2.func_info) == 4                                  # + global_sub
+    assert all(a.insn < b.insn for a, b in zip(p1.line_info, p1.line_info[1:]))
+    counts = spec.maps["counts"]
+    assert (counts.type, counts.key_size, counts.value_size, counts.max_entries) == (MapType.HASH, 4, 8, 16)
+    btf = spec.btf
+    assert btf.type_name(counts.btf_key_type_id) == "__u32"
+    assert btf.type_name(counts.btf_value_type_id) == "__u64"
+    legacy = spec.maps["legacy"]
+    assert (legacy.type, legacy.key_size, legacy.value_size, legacy.max_entries) == (MapType.ARRAY, 4, 8, 4)
+    ro = spec.maps[".rodata"]
+    assert ro.data == struct.pack("<i", 7) and ro.freeze and ro.flags & BPF_F_RDONLY_PROG
+    assert spec.maps[".data"].data == struct.pack("<i", 3) and not spec.maps[".data"].freeze
+    assert spec.maps[".bss"].data == bytes(4)
+    assert btf[ro.btf_value_type_id].kind == Kind.DATASEC
+    sec = btf[spec.maps[".data"].btf_value_type_id]
+    assert sec.size == 4 and sec.vars[0].offset == 0  # sizes filled in from the ELF
+    used = {(r.map, r.offset) for r in p1.map_refs}
+    assert {("counts", None), (".data", 0), (".bss", 0), (".rodata", 0)} <= used
+
+
+def test_load_and_run_with_global_data_and_calls(cc, root):
+    obj = cc(MAPS_AND_DATA)
+    with load_object(obj) as coll:
+        assert set(coll.maps) == {"counts", "legacy", ".rodata", ".data", ".bss"}
+        p1, p2 = coll.programs["prog1"], coll.programs["prog2"]
+        assert p1.test_run().retval == 3 * 2 + 7
+        assert coll.maps[".bss"].get(bytes(4)) == struct.pack("<i", 13)
+        assert coll.maps["counts"].get(bytes(4)) == struct.pack("<Q", 1)
+        assert p2.test_run().retval == 2 * 2 + 7 + 1 + 100
+        coll.maps[".data"].update(bytes(4), struct.pack("<i", 20))  # .data is writable
+        assert p1.test_run().retval == 20 * 2 + 7
+        with pytest.raises(SyscallError):  # .rodata was frozen
+            coll.maps[".rodata"].update(bytes(4), struct.pack("<i", 1))
+
+
+def test_lazy_program_load_and_type_override(cc, root):
+    obj = cc(r"""
+SEC("my_custom_section") int func_a(void *ctx) { return 5; }
+SEC("socket") int filt(void *skb) { return 0; }
+char LICENSE[] SEC("license") = "GPL";
+""")
+    spec = parse_object(open(obj, "rb").read())
+    assert spec.programs["func_a"].prog_type == ProgType.UNSPEC
+    with load_object(obj) as coll:
+        assert set(coll.programs) == {"filt"}  # func_a waits for a type, like bcc's load_func
+        assert coll.programs["filt"].type == ProgType.SOCKET_FILTER
+        prog = coll.load_program("func_a", ProgType.SYSCALL, flags=BPF_F_SLEEPABLE)
+        assert prog.test_run().retval == 5 and coll.load_program("func_a") is prog
+        with pytest.raises(KeyError, match="no program 'nope'"):
+            coll.load_program("nope")
+    with load_object(obj, prog_types={"func_a": ProgType.SOCKET_FILTER}) as coll:
+        assert coll.programs["func_a"].type == ProgType.SOCKET_FILTER
+
+
+CORE = r"""
+struct task_struct { int pid; int tgid; } __attribute__((preserve_access_index));
+struct no_such_struct___v2 { int nope; } __attribute__((preserve_access_index));
+static struct task_struct *(*bpf_get_current_task_btf)(void) = (void *) 158;
+SEC("syscall") int read_tgid(void *ctx) {
+  struct task_struct *t = (void *)bpf_get_current_task(); int tgid = 0;
+  bpf_probe_read_kernel(&tgid, sizeof(tgid), &t->tgid);
+  return tgid;
+}
+SEC("syscall") int btf_tgid(void *ctx) { return bpf_get_current_task_btf()->tgid; }
+SEC("syscall") int exists(void *ctx) {
+  return __builtin_preserve_field_info(((struct task_struct *)0)->tgid, 2) * 10
+       + __builtin_preserve_field_info(((struct no_such_struct___v2 *)0)->nope, 2);
+}
+SEC("syscall") int size_of(void *ctx) {
+  return __builtin_preserve_field_info(((struct task_struct *)0)->tgid, 1);
+}
+SEC("syscall") int missing(void *ctx) {
+  struct no_such_struct___v2 *p = (void *)bpf_get_current_task(); int v = 0;
+  bpf_probe_read_kernel(&v, sizeof(v), &p->nope);
+  return v;
+}
+char LICENSE[] SEC("license") = "GPL";
+"""
+
+
+def test_core_relocations_against_kernel(cc, root):
+    obj = cc(CORE)
+    spec = parse_object(open(obj, "rb").read())
+    assert spec.programs["read_tgid"].core_relos  # compiled offset 4, the kernel's is far larger
+    with load_object(obj, programs=["read_tgid", "btf_tgid", "exists", "size_of"]) as coll:
+        assert coll.programs["read_tgid"].test_run().retval == os.getpid()
+        assert coll.programs["btf_tgid"].test_run().retval == os.getpid()
+        assert coll.programs["exists"].test_run().retval == 10
+        assert coll.programs["size_of"].test_run().retval == 4
+        with pytest.raises(VerifierError, match="CO-RE relocation") as err:
+            coll.load_program("missing")
+        assert "no_such_struct" in " ".join(coll.core_notes["missing"])
+        assert err.value.loc is not None and err.value.loc.file.endswith("prog.c")
+
+
+def test_verifier_error_names_file_and_line(cc, root):
+    obj = cc(r"""
+struct { __uint(type, 1); __uint(max_entries, 16); __type(key, __u32); __type(value, __u64); } counts SEC(".maps");
+SEC("syscall") int bad(void *ctx) {
+  __u32 k = 0;
+  __u64 *v = bpf_map_lookup_elem(&counts, &k);
+  return *v + 1; /* no NULL check */
+}
+char LICENSE[] SEC("license") = "GPL";
+""")
+    with pytest.raises(VerifierError) as err:
+        load_object(obj)
+    e = err.value
+    prelude_lines = PRELUDE.count("\n")
+    assert e.loc.file.endswith("prog.c") and e.loc.line == prelude_lines + 6
+    assert "return *v + 1" in e.source
+    assert "map_value_or_null" in e.reason
+    assert f"prog.c:{prelude_lines + 6}" in str(e).splitlines()[0]
+
+
+def test_failed_load_undoes_everything(cc, root):
+    obj = cc(r"""
+struct { __uint(type, 2); __uint(max_entries, 1); __type(key, __u32); __type(value, __u64); } arr SEC(".maps");
+SEC("syscall") int good(void *ctx) { return 1; }
+SEC("syscall") int worse(void *ctx) { int *p = 0; return *p; }
+char LICENSE[] SEC("license") = "GPL";
+""")
+    with pytest.raises(VerifierError):
+        load_object(obj)
+    # the autouse fixture checks that no map, BTF or program FD stayed open
+
+
+def test_btf_attach_targets(cc, root):
+    obj = cc(r"""
+SEC("tp_btf/sched_switch") int on_switch(__u64 *ctx) { return 0; }
+SEC("iter/task") int dump(void *ctx) { return 0; }
+SEC("fentry/do_unlinkat") int fent(__u64 *ctx) { return 0; }
+SEC("lsm/file_open") int lsm_open(__u64 *ctx) { return 0; }
+SEC("kprobe/do_unlinkat") int kp(void *ctx) { return 0; }
+SEC("tp_btf/no_such_tracepoint_xyz") int nope(__u64 *ctx) { return 0; }
+char LICENSE[] SEC("license") = "GPL";
+""")
+    btf = kernel_btf()
+    with load_object(obj, programs=["on_switch", "dump", "kp"]) as coll:
+        assert coll.programs["on_switch"].attach_btf_id == btf.find_id("btf_trace_sched_switch", Kind.TYPEDEF)
+        assert coll.programs["dump"].attach_btf_id == btf.find_id("bpf_iter_task", Kind.FUNC)
+        assert coll.programs["kp"].type == ProgType.KPROBE  # loads even without kprobes
+        for name, feature in (("fent", "fentry/fexit"), ("lsm_open", "BPF LSM")):
+            try:
+                coll.load_program(name)
+            except NotSupported as e:
+                assert feature in str(e)
+        with pytest.raises(AttachTargetNotFound, match="btf_trace_no_such_tracepoint_xyz"):
+            coll.load_program("nope")
+
+
+def test_pinned_map_is_reused(cc, root):
+    pin_root = os.path.join(bpffs_root(), f"pybpf_elf_{os.getpid()}")
+    os.makedirs(pin_root)
+    obj = cc(r"""
+struct { __uint(type, 2); __uint(max_entries, 1); __type(key, __u32); __type(value, __u64);
+         __uint(pinning, 1); } shared SEC(".maps");
+SEC("syscall") int bump(void *ctx) {
+  __u32 k = 0; __u64 *v = bpf_map_lookup_elem(&shared, &k);
+  if (v) { *v += 1; return *v; }
+  return 0;
+}
+char LICENSE[] SEC("license") = "GPL";
+""")
+    try:
+        assert parse_object(open(obj, "rb").read()).maps["shared"].pinning == PinMode.BY_NAME
+        with load_object(obj, maps_pin_root=pin_root) as first:
+            assert first.programs["bump"].test_run().retval == 1
+            assert os.path.exists(os.path.join(pin_root, "shared"))
+        with load_object(obj, maps_pin_root=pin_root) as second:
+            assert second.programs["bump"].test_run().retval == 2
+    finally:
+        shutil.rmtree(pin_root, ignore_errors=True)
+
+
+def test_map_in_map_and_overrides(cc, root):
+    obj = cc(r"""
+struct inner { __uint(type, 2); __uint(max_entries, 4); __type(key, __u32); __type(value, __u32); };
+struct { __uint(type, 12); __uint(max_entries, 2); __type(key, __u32); __array(values, struct inner); }
+  outer SEC(".maps");
+struct { __uint(type, 2); __uint(max_entries, 1); __type(key, __u32); __type(value, __u64); } plain SEC(".maps");
+SEC("syscall") int use(void *ctx) {
+  __u32 k = 0; void *in = bpf_map_lookup_elem(&outer, &k); __u64 *v = bpf_map_lookup_elem(&plain, &k);
+  return (in != 0) + (v ? *v : 0);
+}
+char LICENSE[] SEC("license") = "GPL";
+""")
+    spec = parse_object(open(obj, "rb").read())
+    outer = spec.maps["outer"]
+    assert outer.type == MapType.ARRAY_OF_MAPS and outer.inner is not None
+    assert (outer.inner.type, outer.inner.max_entries, outer.inner.value_size) == (MapType.ARRAY, 4, 4)
+    from pybpf_dsl.runtime.maps import Map
+    with Map.create(spec.maps["plain"]) as mine:
+        mine.update(bytes(4), struct.pack("<Q", 41))
+        with load_object(obj, map_overrides={"plain": mine}) as coll:
+            assert coll.maps["plain"] is mine
+            assert coll.programs["use"].test_run().retval == 41
+        assert not mine.closed  # the caller's map is left open
+
+
+@pytest.mark.parametrize("section, ptype, attach, target", [
+    ("tracepoint/syscalls/sys_enter_openat", ProgType.TRACEPOINT, None, "syscalls/sys_enter_openat"),
+    ("tp/sched/sched_switch", ProgType.TRACEPOINT, None, "sched/sched_switch"),
+    ("raw_tp/sys_enter", ProgType.RAW_TRACEPOINT, None, "sys_enter"),
+    ("raw_tracepoint.w/x", ProgType.RAW_TRACEPOINT_WRITABLE, None, "x"),
+    ("tp_btf/sched_switch", ProgType.TRACING, AttachType.TRACE_RAW_TP, "sched_switch"),
+    ("kprobe/do_sys_open", ProgType.KPROBE, None, "do_sys_open"),
+    ("kretprobe/do_sys_open", ProgType.KPROBE, None, "do_sys_open"),
+    ("uprobe//bin/bash:readline", ProgType.KPROBE, None, "/bin/bash:readline"),
+    ("usdt", ProgType.KPROBE, None, ""),
+    ("fentry/do_unlinkat", ProgType.TRACING, AttachType.TRACE_FENTRY, "do_unlinkat"),
+    ("fexit/do_unlinkat", ProgType.TRACING, AttachType.TRACE_FEXIT, "do_unlinkat"),
+    ("lsm/file_open", ProgType.LSM, AttachType.LSM_MAC, "file_open"),
+    ("iter/task", ProgType.TRACING, AttachType.TRACE_ITER, "task"),
+    ("xdp", ProgType.XDP, AttachType.XDP, ""),
+    ("xdp.frags", ProgType.XDP, AttachType.XDP, ""),
+    ("tc", ProgType.SCHED_CLS, None, ""),
+    ("tcx/ingress", ProgType.SCHED_CLS, AttachType.TCX_INGRESS, ""),
+    ("classifier", ProgType.SCHED_CLS, None, ""),
+    ("socket", ProgType.SOCKET_FILTER, None, ""),
+    ("cgroup_skb/egress", ProgType.CGROUP_SKB, AttachType.CGROUP_INET_EGRESS, ""),
+    ("cgroup/connect4", ProgType.CGROUP_SOCK_ADDR, AttachType.CGROUP_INET4_CONNECT, ""),
+    ("cgroup/sock_create", ProgType.CGROUP_SOCK, AttachType.CGROUP_INET_SOCK_CREATE, ""),
+    ("perf_event", ProgType.PERF_EVENT, None, ""),
+    ("syscall", ProgType.SYSCALL, None, ""),
+    ("sk_msg", ProgType.SK_MSG, AttachType.SK_MSG_VERDICT, ""),
+    ("sk_skb/stream_verdict", ProgType.SK_SKB, AttachType.SK_SKB_STREAM_VERDICT, ""),
+    ("flow_dissector", ProgType.FLOW_DISSECTOR, AttachType.FLOW_DISSECTOR, ""),
+    ("struct_ops/init", ProgType.STRUCT_OPS, None, "init"),
+])
+def test_section_names(section, ptype, attach, target):
+    d, got_target = section_def(section)
+    assert (d.prog_type, d.attach_type, got_target) == (ptype, attach, target)
+
+
+def test_unknown_section_is_none():
+    assert section_def("kprobe") is None or section_def("my_section") is None
+    assert section_def("my_section") is None
+
+
+_VALID_OBJ: dict[str, bytes] = {}
+
+
+@settings(max_examples=3000, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                    HealthCheck.function_scoped_fixture])
+@given(st.data())
+def test_malformed_objects_raise_object_format_error(cc, data):
+    if "obj" not in _VALID_OBJ:
+        _VALID_OBJ["obj"] = open(cc(MAPS_AND_DATA), "rb").read()
+    blob = bytearray(_VALID_OBJ["obj"])
+    if data.draw(st.booleans()):
+        blob = blob[:data.draw(st.integers(0, len(blob) - 1))]
+    else:
+        for _ in range(data.draw(st.integers(1, 16))):
+            blob[data.draw(st.integers(0, len(blob) - 1))] = data.draw(st.integers(0, 255))
+    try:
+        parse_object(bytes(blob))
+    except ObjectFormatError:
+        pass

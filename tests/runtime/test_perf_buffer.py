@@ -1,0 +1,410 @@
+"""PerfBuffer, EventBatch, EventDecoder and EventPoller, with samples written by real BPF programs.
+
+SCHED_CLS producers run through BPF_PROG_TEST_RUN (``repeat=N``: N samples in
+one syscall) on the CPU this thread is pinned to; a tracepoint producer checks
+the path a real tracing tool takes.  Synthetic rings (plain memory laid out
+like the kernel's) check the record parser against a model with hypothesis.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import select
+import struct
+import time
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from buffer_producers import (counter_map, expected, perf_array, perf_producer, read_payload, run,
+                              tracepoint_producer)
+from pybpf_dsl.errors import BPFError
+from pybpf_dsl.runtime.event_batch import EventBatch, gather
+from pybpf_dsl.runtime.event_decode import decode_event, decoder
+from pybpf_dsl.runtime.event_poller import EventPoller
+from pybpf_dsl.runtime.perf_buffer import _HEAD_INDEX, PAGE_SIZE, PerfBuffer, _CpuRing
+
+pytestmark = pytest.mark.usefixtures("root")
+
+
+class Sample(ctypes.Structure):
+    _fields_ = [("seq", ctypes.c_uint64), ("w1", ctypes.c_uint64), ("w2", ctypes.c_uint32)]
+
+
+@pytest.fixture
+def maps():
+    events, counter = perf_array(), counter_map()
+    yield events, counter
+    events.close()
+    counter.close()
+
+
+@pytest.fixture
+def pinned():
+    """Pin this thread to one CPU so every sample lands in one ring; yields the CPU."""
+    old = os.sched_getaffinity(0)
+    cpu = min(old)
+    os.sched_setaffinity(0, {cpu})
+    yield cpu
+    os.sched_setaffinity(0, old)
+
+
+def _producer(maps, size):
+    events, counter = maps
+    return perf_producer(events.fileno(), counter.fileno(), size)
+
+
+def _recorder(size):
+    got = []
+
+    def callback(cpu, data, raw_size):
+        got.append((cpu, raw_size, read_payload(data, size)))
+    return got, callback
+
+
+def _open_fds(kind: str) -> int:
+    count = 0
+    for name in os.listdir("/proc/self/fd"):
+        try:
+            count += os.readlink(f"/proc/self/fd/{name}").startswith(kind)
+        except OSError:
+            pass
+    return count
+
+
+def _perf_mappings() -> int:
+    with open("/proc/self/maps") as f:
+        return sum("[perf_event]" in line for line in f)
+
+
+# ---------------------------------------------------------------- kernel producers
+
+def test_samples_arrive_in_order_with_bcc_arguments(maps, pinned):
+    prog = _producer(maps, 20)
+    seen = []
+
+    def callback(cpu, data, size):
+        event = ctypes.cast(data, ctypes.POINTER(Sample)).contents  # bcc's idiom must work
+        seen.append((cpu, size, event.seq, read_payload(data, 20)))
+
+    with prog, PerfBuffer(maps[0].fileno(), callback) as pb:
+        run(prog, 50)
+        assert pb.poll(1000) == 50
+    assert [s[2] for s in seen] == list(range(1, 51))
+    assert all(cpu == pinned and size == 20 and data == expected(seq, 20)
+               for cpu, size, seq, data in seen)
+
+
+def test_size_is_the_raw_size_padded_like_bcc(maps):
+    prog = _producer(maps, 16)  # u32 size + 16 bytes, padded to 24: raw size 20
+    got, callback = _recorder(16)
+    with prog, PerfBuffer(maps[0].fileno(), callback) as pb:
+        run(prog, 3)
+        pb.consume()
+    assert [size for _, size, _ in got] == [20, 20, 20]
+
+
+@pytest.mark.parametrize("page_cnt", [0, 3, 6, 12])
+def test_page_cnt_must_be_a_power_of_two(maps, page_cnt):
+    with pytest.raises(ValueError, match="power of two"):
+        PerfBuffer(maps[0].fileno(), print, page_cnt=page_cnt)
+
+
+def test_records_wrapping_the_ring_end_are_delivered_whole(maps, pinned):
+    prog = _producer(maps, 28)  # 40-byte records: 4096 is not a multiple, so records straddle
+    got, callback = _recorder(28)
+    with prog, PerfBuffer(maps[0].fileno(), callback, page_cnt=1) as pb:
+        for _ in range(12):
+            run(prog, 90)
+            assert pb.consume() == 90
+        ring = pb._rings[pb.cpus.index(pinned)]
+        assert ring.scratch is not None, "no record wrapped: the test lost its point"
+        assert pb.lost == 0
+    assert [expected(i, 28) for i in range(1, 1081)] == [data for _, _, data in got]
+
+
+def test_drain_handles_wrapped_records(maps, pinned):
+    prog = _producer(maps, 28)
+    seqs = []
+    with prog, PerfBuffer(maps[0].fileno(), print, page_cnt=1) as pb:
+        for _ in range(12):
+            run(prog, 90)
+            batch = pb.drain()
+            assert all(bytes(p) == expected(int.from_bytes(p[:8], "little"), 28) for p in batch)
+            seqs += [e.seq for e in batch.as_array(Sample)]
+    assert seqs == list(range(1, 1081))
+
+
+def test_lost_samples_are_counted_and_passed_to_lost_callback(maps, pinned):
+    prog = _producer(maps, 24)
+    got, callback = _recorder(24)
+    lost = []
+    with prog, PerfBuffer(maps[0].fileno(), callback, lost.append, page_cnt=1) as pb:
+        run(prog, 500)  # a 4 KiB ring holds 128 of these 32-byte records
+        first = pb.consume()
+        assert 0 < first < 500
+        run(prog, 1)  # the kernel writes the LOST record before the next sample
+        pb.consume()
+        assert pb.lost == sum(lost) == 500 - first
+        assert len(got) == first + 1
+        assert got[-1][2] == expected(501, 24)
+
+
+def test_lost_samples_without_callback_print_bccs_line(maps, pinned, capsys):
+    prog = _producer(maps, 24)
+    with prog, PerfBuffer(maps[0].fileno(), lambda *a: None, page_cnt=1) as pb:
+        run(prog, 300)
+        handled = pb.consume()
+        run(prog, 1)
+        pb.consume()
+    assert capsys.readouterr().err == f"Possibly lost {300 - handled} samples\n"
+
+
+def test_callback_exception_propagates_and_the_rest_stays_readable(maps, pinned):
+    prog = _producer(maps, 24)
+    seen = []
+
+    def callback(cpu, data, size):
+        seq = ctypes.c_uint64.from_address(data).value
+        seen.append(seq)
+        if seq == 3:
+            raise RuntimeError("boom")
+
+    with prog, PerfBuffer(maps[0].fileno(), callback) as pb:
+        run(prog, 10)
+        with pytest.raises(RuntimeError, match="boom"):
+            pb.poll(1000)
+        assert pb.consume() == 7
+    assert seen == list(range(1, 11))  # sample 3 was consumed once, nothing twice
+
+
+def test_wakeup_events_delays_readiness(maps, pinned):
+    prog = _producer(maps, 8)
+    with prog, PerfBuffer(maps[0].fileno(), lambda *a: None, wakeup_events=4) as pb:
+        run(prog, 1)
+        assert pb.poll(20) == 0
+        assert pb.consume() == 1
+        run(prog, 4)
+        assert pb.poll(1000) == 4
+        run(prog, 4)
+        assert select.select([pb.fileno()], [], [], 1.0)[0]
+        assert pb.consume() == 4
+
+
+def test_poll_times_out(maps):
+    with PerfBuffer(maps[0].fileno(), print) as pb:
+        start = time.monotonic()
+        assert pb.poll(50) == 0
+        assert 0.04 < time.monotonic() - start < 1.0
+
+
+def test_close_releases_mappings_fds_and_is_idempotent(maps):
+    fds, mappings = _open_fds("anon_inode:[perf_event]"), _perf_mappings()
+    pb = PerfBuffer(maps[0].fileno(), print, page_cnt=4)
+    assert _open_fds("anon_inode:[perf_event]") == fds + len(pb.cpus)
+    assert _perf_mappings() == mappings + len(pb.cpus)
+    pb.close()
+    pb.close()
+    assert (_open_fds("anon_inode:[perf_event]"), _perf_mappings()) == (fds, mappings)
+    with pytest.raises(BPFError, match="closed"):
+        pb.poll(0)
+    with pytest.raises(BPFError, match="closed"):
+        pb.drain()
+
+
+def test_failed_open_cleans_up(maps):
+    fds, mappings = _open_fds("anon_inode:"), _perf_mappings()
+    with pytest.raises(OSError):
+        PerfBuffer(maps[0].fileno(), print, cpus=[0, 4096])  # no such CPU
+    assert (_open_fds("anon_inode:"), _perf_mappings()) == (fds, mappings)
+
+
+def test_drain_decodes_into_a_ctypes_array(maps, pinned):
+    prog = _producer(maps, 24)
+    with prog, PerfBuffer(maps[0].fileno(), print, page_cnt=64) as pb:
+        run(prog, 1000)
+        batch = pb.drain()
+    assert len(batch) == 1000 and batch.lost == 0
+    assert len(batch.runs) == 1  # one run of equal records: no per-event work
+    events = batch.as_array(Sample)
+    assert [(e.seq, e.w1, e.w2) for e in events] == [(i, i + 1, i + 2) for i in range(1, 1001)]
+    assert set(batch.sources()) == {pinned} and set(batch.sizes()) == {28}
+    assert bytes(batch[-1]) == expected(1000, 24) + bytes(4)  # raw size counts the padding
+
+    class TooBig(ctypes.Structure):
+        _fields_ = [("x", ctypes.c_char * 64)]
+    with pytest.raises(ValueError, match="smaller than TooBig"):
+        batch.as_array(TooBig)
+
+
+def test_tracepoint_producer_filtered_by_pid(maps):
+    from pybpf_dsl.runtime.attach.tracepoint import attach_tracepoint
+
+    prog = tracepoint_producer(maps[0].fileno(), os.getpid())
+    got = []
+    with prog, PerfBuffer(maps[0].fileno(), lambda cpu, data, size: got.append(
+            ctypes.c_uint64.from_address(data).value)) as pb:
+        with attach_tracepoint(prog, "syscalls", "sys_enter_getppid"):
+            for _ in range(5):
+                os.getppid()
+        while pb.poll(200):
+            pass
+    assert len(got) == 5 and {v >> 32 for v in got} == {os.getpid()}
+
+
+@pytest.fixture
+def second_maps():
+    events, counter = perf_array(), counter_map()
+    yield events, counter
+    events.close()
+    counter.close()
+
+
+def test_event_poller_polls_every_perf_buffer(maps, second_maps, pinned):
+    got = []
+    with _producer(maps, 8) as prog_a, _producer(second_maps, 8) as prog_b, \
+            EventPoller() as poller:
+        for key, (events, _) in (("a", maps), ("b", second_maps)):
+            poller.add_perf_buffer(key, PerfBuffer(events.fileno(),
+                                                   lambda c, d, s, k=key: got.append(k)))
+        run(prog_a, 3)
+        run(prog_b, 2)
+        handled = 0
+        while handled < 5:
+            n = poller.perf_buffer_poll(1000)
+            assert n
+            handled += n
+        run(prog_b, 1)
+        assert poller.perf_buffer_consume() == 1
+        with pytest.raises(BPFError, match="No ring buffers to poll"):
+            poller.ring_buffer_poll(0)
+        with pytest.raises(BPFError, match="No ring buffers to poll"):
+            poller.ring_buffer_consume()
+        poller.close_perf_buffer("a")
+        assert list(poller.perf_buffers) == ["b"]
+    assert sorted(got) == ["a"] * 3 + ["b"] * 3
+
+
+# ---------------------------------------------------------------- decoding helpers
+
+def test_event_decoder_copies_views_and_pads():
+    src = (ctypes.c_uint64 * 3)(7, 8, 9)
+    addr = ctypes.addressof(src)
+    dec = decoder(Sample)
+    assert decoder(Sample) is dec
+    copy, view = dec(addr), dec.view(addr)
+    src[0] = 70
+    assert (copy.seq, view.seq, copy.w2) == (7, 70, 9)
+    short = decode_event(Sample, b"\x01" + bytes(7) + b"\x02", 9)
+    assert (short.seq, short.w1, short.w2) == (1, 2, 0)
+    assert dec(addr, 8).w1 == 0
+    assert decode_event(ctypes.c_uint32, memoryview(b"\x05\x00\x00\x00\xff")).value == 5
+
+
+# ---------------------------------------------------------------- synthetic rings (parser model)
+
+def _record(kind, payload=b"", lost=0):
+    if kind == "lost":
+        return struct.pack("<IHHQQ", 2, 0, 24, 1, lost)
+    body = struct.pack("<I", len(payload)) + payload
+    return struct.pack("<IHH", 9, 0, 8 + len(body)) + body
+
+
+class _Dummy:
+    def close(self):
+        pass
+
+
+def _synthetic(records, start, page_cnt=1):
+    size = page_cnt * PAGE_SIZE
+    mem = ctypes.create_string_buffer(PAGE_SIZE + size)
+    view = memoryview(mem).cast("B")
+    ring = _CpuRing.__new__(_CpuRing)
+    ring.cpu, ring.fd, ring.region, ring.scratch = 0, _Dummy(), _Dummy(), None
+    ring.meta, ring.data = view[:PAGE_SIZE].cast("Q"), view[PAGE_SIZE:]
+    ring.words, ring.halves = ring.data.cast("I"), ring.data.cast("H")
+    ring.base, ring.size, ring.tail = ctypes.addressof(mem) + PAGE_SIZE, size, start
+    blob = b"".join(records)
+    for i, byte in enumerate(blob):
+        ring.data[(start + i) % size] = byte
+    ring.meta[_HEAD_INDEX] = start + len(blob)
+    ring.meta[_HEAD_INDEX + 1] = start
+    pb = PerfBuffer.__new__(PerfBuffer)
+    pb.lost, pb._rings, pb._map, pb._epoll = 0, [ring], None, select.epoll()
+    return pb, ring, mem
+
+
+_records = st.lists(st.one_of(
+    st.tuples(st.just("sample"), st.integers(0, 40).flatmap(
+        lambda n: st.binary(min_size=8 * n + 4, max_size=8 * n + 4))),
+    st.tuples(st.just("lost"), st.integers(1, 10**6))), max_size=40)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_records, st.integers(0, 2**40))
+def test_parser_matches_model(records, start):
+    start = start // 8 * 8
+    blobs, used = [], 0
+    for kind, x in records:  # as many records as the ring holds
+        blob = _record("lost", lost=x) if kind == "lost" else _record("sample", x)
+        if used + len(blob) > PAGE_SIZE:
+            break
+        blobs.append(blob)
+        used += len(blob)
+    records = records[:len(blobs)]
+    want = [x for k, x in records if k == "sample"]
+    want_lost = [x for k, x in records if k == "lost"]
+    # the callback path
+    pb, ring, mem = _synthetic(blobs, start)
+    got, lost = [], []
+    pb._callback, pb._lost_callback = (lambda cpu, d, s: got.append(ctypes.string_at(d, s))), lost.append
+    assert pb.consume() == len(want)
+    assert got == want and lost == want_lost and pb.lost == sum(want_lost)
+    assert ring.meta[_HEAD_INDEX + 1] == ring.tail == start + sum(map(len, blobs))
+    pb.close()
+    # the bulk path over the same records
+    pb, ring, mem = _synthetic(blobs, start)
+    pb._lost_callback = lambda n: None
+    batch = pb.drain()
+    assert [bytes(p) for p in batch] == want and batch.lost == sum(want_lost)
+    assert list(batch.sizes()) == [len(p) for p in want]
+    assert [bytes(batch[i]) for i in range(len(want))] == want
+    pb.close()
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(1, 48), st.integers(0, 40), st.integers(0, 80), st.integers(0, 9))
+def test_gather_equals_slicing(size, extra, count, offset):
+    stride = size + extra
+    src = os.urandom(offset + max(count - 1, 0) * stride + size)
+    dst = bytearray(count * size)
+    gather(memoryview(dst), memoryview(src), offset, stride, count, size)
+    assert bytes(dst) == b"".join(src[offset + k * stride:offset + k * stride + size]
+                                  for k in range(count))
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.tuples(st.integers(1, 5), st.integers(0, 60), st.integers(1, 4)), max_size=8))
+def test_batch_indexing_matches_runs(spec):
+    data, runs, want = bytearray(), [], []
+    for source, count, words in spec:
+        size = 4 * words
+        start = len(data)
+        for k in range(count):
+            payload = os.urandom(size)
+            want.append((payload, source))
+            data += payload + b"\xee" * 4
+        runs.append((start, size + 4, count, size, source))
+    batch = EventBatch(data, runs)
+    assert len(batch) == len(want)
+    assert [bytes(p) for p in batch] == [p for p, _ in want]
+    assert list(batch.sources()) == [s for _, s in want]
+    assert [batch.source(i) for i in range(len(want))] == [s for _, s in want]
+    if want:
+        assert bytes(batch[-1]) == want[-1][0]
+        with pytest.raises(IndexError):
+            batch[len(want)]
+        arr = batch.as_array(ctypes.c_uint32)
+        assert list(arr) == [int.from_bytes(p[:4], "little") for p, _ in want]
