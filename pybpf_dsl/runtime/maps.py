@@ -196,11 +196,11 @@ class Map:
         if not os.path.exists(path):
             return None
         m = cls(syscall.obj_get(path, "map"), spec=spec, pinned=path)
-        want = (spec.type, spec.key_size, spec.value_size, spec.max_entries, spec.flags)
-        have = (m.type, m.key_size, m.value_size, m.max_entries, m.flags)
+        want = (spec.type, spec.key_size, spec.value_size, spec.max_entries)
+        have = (m.type, m.key_size, m.value_size, m.max_entries)
         if want != have:
             m.close()
-            fields = ("type", "key_size", "value_size", "max_entries", "flags")
+            fields = ("type", "key_size", "value_size", "max_entries")
             diff = ", ".join(f"{f} {h} != {w}" for f, h, w in zip(fields, have, want) if h != w)
             raise BPFError(f"map pinned at {path} does not match {spec.name!r} ({diff}): "
                            "remove the pin or change the map definition")

@@ -172,7 +172,9 @@ class SymbolCache:
         try:
             elf = open_elf(region.open_path)
         except (OSError, ObjectFormatError):
-            return None, addr - region.start + region.offset, module
+            # not ELF: shared anonymous memory (/dev/zero, memfd) a JIT may have written code to
+            jit = self._resolve_jit(addr)
+            return jit if jit[0] is not None else (None, addr - region.start + region.offset, module)
         file_off = addr - region.start + region.offset
         vaddr = elf.offset_to_vaddr(file_off)
         if vaddr is None:
