@@ -107,7 +107,7 @@ def _ring_bulk(rb_fd, prog) -> float:
         return _rate(total, spent)
 
 
-def _stream(reader_poll, prog, seconds: float, burst: int) -> tuple[int, float]:
+def _stream(reader_poll, finish, prog, seconds: float, burst: int) -> tuple[int, float]:
     """Producer thread on the first CPU, reader here on the second; (produced, elapsed)."""
     cpus = sorted(os.sched_getaffinity(0))
     produced = [0]
@@ -128,8 +128,8 @@ def _stream(reader_poll, prog, seconds: float, burst: int) -> tuple[int, float]:
     while not done.is_set():
         reader_poll(100)
     thread.join()
+    finish()
     elapsed = time.perf_counter() - start
-    reader_poll(0)
     os.sched_setaffinity(0, set(cpus))
     return produced[0], elapsed
 
@@ -160,7 +160,7 @@ def ours() -> dict:
             count[0] = 0
             with PerfBuffer(events.fileno(), trivial, page_cnt=PERF_PAGES,
                             wakeup_events=wakeup) as pb:
-                produced, elapsed = _stream(pb.poll, prog, 1.0, 2000)
+                produced, elapsed = _stream(pb.poll, pb.consume, prog, 1.0, 2000)
                 results[f"perf_stream_w{wakeup}"] = (_rate(count[0], elapsed), pb.lost, produced)
     finally:
         os.sched_setaffinity(0, cpus)
@@ -172,8 +172,7 @@ def ours() -> dict:
     rb_map, counter = ringbuf(RING_BYTES), counter_map()
     prog = ringbuf_producer(rb_map.fileno(), counter.fileno(), SIZE, "reserve")
     try:
-        results["ring_callback"] = _ring_capacity(rb_map.fileno(), prog,
-                                                  lambda c, d, s: count.__setitem__(0, 1))
+        results["ring_callback"] = _ring_capacity(rb_map.fileno(), prog, trivial)
         results["ring_decode"] = _ring_capacity(rb_map.fileno(), prog,
                                                 lambda c, d, s: seqs.append(decode(d).seq))
         results["ring_bulk"] = _ring_bulk(rb_map.fileno(), prog)
@@ -181,7 +180,7 @@ def ours() -> dict:
         count[0] = 0
         with RingBuffer() as rb:
             rb.add(rb_map.fileno(), trivial)
-            produced, elapsed = _stream(rb.poll, prog, 1.0, 20_000)
+            produced, elapsed = _stream(rb.poll, rb.consume, prog, 1.0, 20_000)
             results["ring_stream"] = (_rate(count[0], elapsed), produced - count[0], produced)
     finally:
         os.sched_setaffinity(0, cpus)

@@ -27,8 +27,9 @@ __all__ = ["INCLUDE_DIR", "Prelude", "layer_id", "prelude_for", "base_flags", "s
 
 INCLUDE_DIR = Path(__file__).with_name("include")
 _PKG = Path(__file__).parent
-_LAYER_FILES = ("kdefs.py", "vmlinux.py", "helper_table.py", "prelude.py", "irpass.py",
-                "frontend.py", "debuginfo.py", "tpstruct.py")
+# What the prelude is generated from; the object cache also depends on the rest.
+_PRELUDE_FILES = ("kdefs.py", "vmlinux.py", "helper_table.py", "prelude.py")
+_PIPELINE_FILES = ("irpass.py", "frontend.py", "debuginfo.py", "tpstruct.py")
 
 # Helpers bcc's macro layer wraps under another name.
 _RENAMED = {"trace_printk": "__bcc_trace_printk"}
@@ -42,21 +43,32 @@ _QUIET = ("-Wno-unused-value", "-Wno-pointer-sign", "-Wno-compare-distinct-point
           "-Wno-unused-function", "-Wno-int-conversion")
 
 
-@functools.cache
-def layer_id() -> str:
-    """Changes whenever compat_c's headers or code generators change."""
+def _stamp(files: tuple[str, ...], with_headers: bool) -> str:
     parts = []
-    for root, _dirs, files in os.walk(INCLUDE_DIR):
-        for f in sorted(files):
-            st = os.stat(os.path.join(root, f))
-            parts.append(f"{f}:{st.st_size}:{st.st_mtime_ns}")
-    for f in _LAYER_FILES:
+    if with_headers:
+        for root, _dirs, names in os.walk(INCLUDE_DIR):
+            for f in names:
+                st = os.stat(os.path.join(root, f))
+                parts.append(f"{f}:{st.st_size}:{st.st_mtime_ns}")
+    for f in files:
         try:
             st = os.stat(_PKG / f)
         except OSError:
             continue
         parts.append(f"{f}:{st.st_size}:{st.st_mtime_ns}")
     return cache.digest(*sorted(parts))[:12]
+
+
+@functools.cache
+def prelude_id() -> str:
+    """Changes whenever the prelude's headers or generators change."""
+    return _stamp(_PRELUDE_FILES, True)
+
+
+@functools.cache
+def layer_id() -> str:
+    """Changes whenever anything that shapes a compiled object changes."""
+    return prelude_id() + _stamp(_PIPELINE_FILES, False)[:8]
 
 
 def base_flags(compiler: Compiler, kernel_dir: Path) -> list[str]:
@@ -139,7 +151,7 @@ class Prelude:
 
 def prelude_for(compiler: Compiler) -> Prelude:
     """The prelude directory for the running kernel, compat_c version and compiler."""
-    key = f"{cache.kernel_id()}-{layer_id()}-{cache.digest(compiler.identity)[:8]}"
+    key = f"{cache.kernel_id()}-{prelude_id()}-{cache.digest(compiler.identity)[:8]}"
     return Prelude(compiler, cache.cache_dir() / "kernel" / key)
 
 

@@ -16,9 +16,10 @@ from typing import Any
 
 from ..runtime.btf import BTF, BtfType, Kind
 
-__all__ = ["ctype_for", "BITFIELDS_ATTR"]
+__all__ = ["ctype_for", "BITFIELDS_ATTR", "HIDDEN_PREFIX"]
 
 BITFIELDS_ATTR = "_bitfields_"  # class attribute: [(name, bit_offset, bit_size, signed)]
+HIDDEN_PREFIX = "_pybpf_"         # padding, bitfield storage and anonymous member names
 
 _INTS = {(1, False): ctypes.c_uint8, (1, True): ctypes.c_int8, (2, False): ctypes.c_uint16,
          (2, True): ctypes.c_int16, (4, False): ctypes.c_uint32, (4, True): ctypes.c_int32,
@@ -90,7 +91,7 @@ def _class_name(t: BtfType) -> str:
 
 def _pad(fields: list, at: int, upto: int) -> None:
     if upto > at:
-        fields.append((f"__pad{at}", ctypes.c_uint8 * (upto - at)))
+        fields.append((f"{HIDDEN_PREFIX}pad{at}", ctypes.c_uint8 * (upto - at)))
 
 
 def _composite(btf: BTF, t: BtfType) -> Any:
@@ -111,7 +112,7 @@ def _composite(btf: BTF, t: BtfType) -> Any:
             continue
         if pending_bits:
             pos = _flush_bits(fields, bitfields, pending_bits, pos, base is ctypes.Union)
-        name = m.name or f"__anon{index}"
+        name = m.name or f"{HIDDEN_PREFIX}anon{index}"
         ct = ctype_for(btf, m.type_id)
         if ct is None:
             raise TypeError(f"member {name!r} of {_class_name(t)} has type void")
@@ -124,12 +125,15 @@ def _composite(btf: BTF, t: BtfType) -> Any:
         fields.append((name, ct))
         if not m.name and resolved.kind in (Kind.STRUCT, Kind.UNION):
             anonymous.append(name)
+            # ctypes forwards only real fields of anonymous members: lift their bitfields
+            bitfields += [(bname, bit_off + 8 * off, width, signed)
+                          for bname, bit_off, width, signed in getattr(ct, BITFIELDS_ATTR, ())]
     if pending_bits:
         pos = _flush_bits(fields, bitfields, pending_bits, pos, base is ctypes.Union)
     if base is ctypes.Structure:
         _pad(fields, pos, t.size)
     elif not fields or max(ctypes.sizeof(f[1]) for f in fields) < t.size:
-        fields.append(("__pad", ctypes.c_uint8 * t.size))
+        fields.append((f"{HIDDEN_PREFIX}pad", ctypes.c_uint8 * t.size))
     ns: dict[str, Any] = {"_pack_": 1, "_fields_": fields, "__module__": __name__}
     if anonymous:
         ns["_anonymous_"] = anonymous
@@ -152,7 +156,7 @@ def _flush_bits(fields: list, bitfields: list, pending: list, pos: int, union: b
     else:
         start = max(start, pos)
         _pad(fields, pos, start)
-    fields.append((f"__bits{start}", ctypes.c_uint8 * (end - start)))
+    fields.append((f"{HIDDEN_PREFIX}bits{start}", ctypes.c_uint8 * (end - start)))
     for name, bit_off, width, signed in pending:
         if name:
             bitfields.append((name, bit_off, width, signed))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import ctypes
 from typing import Any, NamedTuple
 
-from .from_btf import BITFIELDS_ATTR
+from .from_btf import BITFIELDS_ATTR, HIDDEN_PREFIX
 
 __all__ = ["FieldLayout", "layout"]
 
@@ -29,13 +29,12 @@ def layout(ct: Any) -> list[FieldLayout]:
     out: list[FieldLayout] = []
     anonymous = set(getattr(ct, "_anonymous_", ()))
     for name, ftype, *bits in getattr(ct, "_fields_", ()):
-        if name.startswith(("__pad", "__bits")):
+        if name.startswith(HIDDEN_PREFIX) and name not in anonymous:
             continue
         desc = getattr(ct, name)
         if name in anonymous:
-            for f in layout(ftype):
-                shift = 8 * desc.offset if f.bit_size else desc.offset
-                out.append(f._replace(offset=f.offset + shift))
+            # bitfields of anonymous members are lifted into this type's own list below
+            out += [f._replace(offset=f.offset + desc.offset) for f in layout(ftype) if not f.bit_size]
             continue
         if bits:  # a native ctypes bitfield
             out.append(FieldLayout(name, desc.offset * 8 + (desc.size & 0xFFFF), ctypes.sizeof(ftype),

@@ -15,6 +15,7 @@ import struct
 from dataclasses import dataclass, field
 
 from elftools.common.exceptions import ELFError
+from elftools.construct import ConstructError
 from elftools.elf.elffile import ELFFile
 from elftools.elf.relocation import RelocationSection
 from elftools.elf.sections import SymbolTableSection
@@ -36,6 +37,7 @@ _CALL = 0x85
 _INSN = struct.Struct("<BBhi")
 _DATA_PREFIXES = (".rodata", ".data", ".bss")
 _LIBBPF_PIN_BY_NAME = 1
+_MAX_NOBITS = 1 << 28  # a larger .bss is corruption, not a program
 # Map types whose key/value the kernel will not describe with BTF (libbpf drops the ids too).
 _NO_BTF_KV = frozenset({MapType.PERF_EVENT_ARRAY, MapType.CGROUP_ARRAY, MapType.STACK_TRACE,
                         MapType.ARRAY_OF_MAPS, MapType.HASH_OF_MAPS, MapType.DEVMAP,
@@ -76,11 +78,15 @@ class _Reloc:
 class _Parser:
     def __init__(self, data: bytes, name: str) -> None:
         self.name = name
-        try:
-            self.elf = ELFFile(io.BytesIO(data))
-            self.sections = list(self.elf.iter_sections())
-        except (ELFError, struct.error, ValueError, IndexError) as e:
-            raise ObjectFormatError(f"{name}: not a valid ELF object ({e})") from None
+        self.elf = ELFFile(io.BytesIO(data))
+        self.sections = list(self.elf.iter_sections())
+        for sec in self.sections:
+            kind, off, size = sec["sh_type"], sec["sh_offset"], sec["sh_size"]
+            if kind == "SHT_NOBITS" and size > _MAX_NOBITS:
+                raise ObjectFormatError(f"{name}: section {sec.name} claims {size} bytes")
+            if kind not in ("SHT_NOBITS", "SHT_NULL") and off + size > len(data):
+                raise ObjectFormatError(f"{name}: section {sec.name} ({off}+{size}) runs past the"
+                                        f" end of the file ({len(data)} bytes)")
         if self.elf["e_machine"] not in ("EM_BPF", EM_BPF):
             raise ObjectFormatError(f"{name}: ELF machine is {self.elf['e_machine']}, not BPF")
         if not self.elf.little_endian:
@@ -412,10 +418,9 @@ class _Linker:
 
 def parse_object(data: bytes, name: str = "<object>") -> ObjectSpec:
     """Parse a BPF ELF object (bytes) into an :class:`ObjectSpec`.  No system calls."""
-    p = _Parser(data, name)
     try:
-        return _build(p, name)
-    except (ELFError, struct.error, UnicodeDecodeError) as e:
+        return _build(_Parser(data, name), name)
+    except (ELFError, ConstructError, struct.error, UnicodeDecodeError, OverflowError) as e:
         raise ObjectFormatError(f"{name}: malformed ELF object ({e})") from None
     except TypeError as e:  # a BTF type used where its kind makes no sense (e.g. sizeof a function)
         raise ObjectFormatError(f"{name}: malformed BTF ({e})") from None

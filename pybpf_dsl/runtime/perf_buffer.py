@@ -58,6 +58,8 @@ _SAMPLE = int(PerfRecord.SAMPLE)
 _LOST = int(PerfRecord.LOST)
 _RAW_OFFSET = 12  # perf_event_header (8) + u32 raw size
 _U32 = struct.Struct("I")
+_U16 = struct.Struct("H")
+_SAMPLE_WORD = _U32.pack(_SAMPLE)
 
 SampleCallback = Callable[[int, int, int], object]
 LostCallback = Callable[[int], object]
@@ -205,17 +207,29 @@ class PerfBuffer:
             while tail < head:
                 off = tail & mask
                 rsize = halves[(off >> 1) + 3]
-                tail += rsize
                 if off < off + rsize <= size:
                     kind = words[off >> 2]
                     if kind == _SAMPLE:
-                        handled += 1
-                        callback(cpu, base + off + _RAW_OFFSET, words[(off >> 2) + 2])
-                    elif kind == _LOST:
+                        # a run of equal samples goes through one tight loop
+                        count = _sample_run(words, halves, off, rsize,
+                                            min(head - tail, size - off) // rsize)
+                        raw = words[(off >> 2) + 2]
+                        first = addr = base + off + _RAW_OFFSET
+                        try:
+                            for addr in range(first, first + count * rsize, rsize):
+                                callback(cpu, addr, raw)
+                        finally:  # the sample whose callback raised counts as consumed
+                            done = (addr - first) // rsize + 1
+                            handled += done
+                            tail += done * rsize
+                        continue
+                    tail += rsize
+                    if kind == _LOST:
                         self._lost(ring.data[off + 16:off + 24].cast("Q")[0])
                     continue
                 if not rsize:
                     raise BPFError(f"corrupt perf ring on CPU {cpu}: zero-sized record")
+                tail += rsize
                 view, addr = ring.contiguous(off, rsize)
                 kind = _U32.unpack_from(view, 0)[0]
                 if kind == _SAMPLE:
@@ -306,6 +320,15 @@ class PerfBuffer:
         return f"<PerfBuffer {state} lost={self.lost}>"
 
 
+def _sample_run(words: memoryview, halves: memoryview, pos: int, rsize: int, limit: int) -> int:
+    """How many samples of ``rsize`` bytes follow each other from byte ``pos`` (at most ``limit``)."""
+    nxt = pos + rsize
+    if limit < 2 or words[nxt >> 2] != _SAMPLE or halves[(nxt >> 1) + 3] != rsize:
+        return 1
+    return run_length(((words, pos >> 2, rsize >> 2, _SAMPLE_WORD),
+                       (halves, (pos >> 1) + 3, rsize >> 1, _U16.pack(rsize))), limit)
+
+
 def _index_records(view: memoryview, words: memoryview, halves: memoryview, pos: int, end: int,
                    cpu: int, runs: list, lost_counts: list) -> None:
     """Split one CPU's copied records into runs of equal-sized samples."""
@@ -314,13 +337,7 @@ def _index_records(view: memoryview, words: memoryview, halves: memoryview, pos:
         if not rsize:
             raise BPFError(f"corrupt perf ring on CPU {cpu}: zero-sized record")
         if kind == _SAMPLE:
-            count = 1
-            nxt = pos + rsize
-            limit = (end - pos) // rsize
-            if limit > 1 and words[nxt >> 2] == _SAMPLE and halves[(nxt >> 1) + 3] == rsize:
-                count = run_length(((words, pos >> 2, rsize >> 2, view[pos:pos + 4].tobytes()),
-                                    (halves, (pos >> 1) + 3, rsize >> 1,
-                                     view[pos + 6:pos + 8].tobytes())), limit)
+            count = _sample_run(words, halves, pos, rsize, (end - pos) // rsize)
             runs.append((pos + _RAW_OFFSET, rsize, count, words[(pos >> 2) + 2], cpu))
             pos += count * rsize
             continue

@@ -246,13 +246,26 @@ def _process(ring: _Ring) -> int:
                         return handled
                     pos += ((hdr & _LEN_MASK) + _ROUND) & ~7
                     continue
-                pos += (hdr + _ROUND) & ~7
-                ret = callback(ctx, base + off + BPF_RINGBUF_HDR_SZ, hdr)
-                if ret:
-                    stop_value = _as_int(ret)
-                    if stop_value < 0:
-                        return stop_value
-                handled += 1
+                # a run of equal-sized committed samples goes through one tight loop
+                stride = (hdr + _ROUND) & ~7
+                count = 1
+                limit = (stop - pos) // stride
+                if limit > 1 and words[(off + stride) >> 2] == hdr:
+                    count = run_length(((words, off >> 2, stride >> 2, _U32.pack(hdr)),), limit)
+                first = addr = base + off + BPF_RINGBUF_HDR_SZ
+                stop_value = 0
+                try:
+                    for addr in range(first, first + count * stride, stride):
+                        ret = callback(ctx, addr, hdr)
+                        if ret and _as_int(ret) < 0:
+                            stop_value = _as_int(ret)
+                            break
+                finally:  # the sample whose callback raised or stopped counts as consumed
+                    done = (addr - first) // stride + 1
+                    pos += done * stride
+                if stop_value:
+                    return stop_value
+                handled += done
             ring.pos = pos
             consumer[0] = pos
     finally:

@@ -45,6 +45,7 @@ _NO_BATCH = frozenset({_errno.EINVAL, _errno.EOPNOTSUPP, 524})   # 524: ENOTSUPP
 _BATCH_TYPES = frozenset({MapType.HASH, MapType.ARRAY, MapType.PERCPU_HASH, MapType.PERCPU_ARRAY,
                           MapType.LRU_HASH, MapType.LRU_PERCPU_HASH})
 _FAST_CODES = frozenset("bBhHiIlLqQfd?cP")
+_CTYPES = (ct._SimpleCData, ct.Structure, ct.Union, ct.Array, ct._Pointer)
 _INT_BY_SIZE = {1: ct.c_ubyte, 2: ct.c_ushort, 4: ct.c_uint, 8: ct.c_ulonglong}
 
 
@@ -457,7 +458,8 @@ class TableBase(MutableMapping):
         yield from fetched
 
     def items_delete_batch(self, ct_keys: Any = None) -> None:
-        """Delete ``ct_keys`` (a ctypes array or a sequence of keys), or everything when None."""
+        """Delete ``ct_keys`` (a ctypes array or a sequence of keys; absent keys are
+        skipped), or everything when None."""
         if ct_keys is None:
             if self._fetch(Cmd.MAP_LOOKUP_AND_DELETE_BATCH, "nothing") is None:
                 raise SyscallError("BPF_MAP_LOOKUP_AND_DELETE_BATCH", _errno.EOPNOTSUPP,
@@ -465,7 +467,10 @@ class TableBase(MutableMapping):
             return
         karr = self._as_array(self.Key, ct_keys)
         self._check_count(len(karr))
-        self.map.batch(Cmd.MAP_DELETE_BATCH, karr, None, len(karr))
+        base, size, done = ct.addressof(karr), ct.sizeof(self.Key), 0
+        while done < len(karr):
+            n, _ = self.map.batch(Cmd.MAP_DELETE_BATCH, base + done * size, None, len(karr) - done)
+            done += n + 1      # the kernel stops at an absent key (ENOENT): skip it
 
     def items_update_batch(self, ct_keys: Any, ct_values: Any) -> None:
         """Set each key to the value at the same position (arrays or sequences)."""
@@ -513,7 +518,7 @@ class MapInMapHash(HashTable):
     """BPF_MAP_TYPE_HASH_OF_MAPS: set a map (Map, table or fd); lookups give the inner map id."""
 
     def _leaf(self, leaf: Any) -> Any:
-        return leaf if isinstance(leaf, ct._CData) else self.Leaf(_fd_of(getattr(leaf, "map", leaf)))
+        return leaf if isinstance(leaf, _CTYPES) else self.Leaf(_fd_of(getattr(leaf, "map", leaf)))
 
 
 class DevMapHash(HashTable):
@@ -524,7 +529,7 @@ class SockHash(HashTable):
     """BPF_MAP_TYPE_SOCKHASH: set a socket (or its fd); lookups give the socket cookie."""
 
     def _leaf(self, leaf: Any) -> Any:
-        return leaf if isinstance(leaf, ct._CData) else self.Leaf(_fd_of(leaf))
+        return leaf if isinstance(leaf, _CTYPES) else self.Leaf(_fd_of(leaf))
 
 
 # ---------------------------------------------------------------- arrays
@@ -582,7 +587,7 @@ class ProgArray(ArrayBase):
     """BPF_MAP_TYPE_PROG_ARRAY: set a program (fd, FD or object with ``.fd``); lookups give its id."""
 
     def _leaf(self, leaf: Any) -> Any:
-        return leaf if isinstance(leaf, ct._CData) else self.Leaf(_fd_of(leaf))
+        return leaf if isinstance(leaf, _CTYPES) else self.Leaf(_fd_of(leaf))
 
 
 class CgroupArray(ArrayBase):
@@ -613,21 +618,21 @@ class XskMap(ArrayBase):
     """BPF_MAP_TYPE_XSKMAP: queue index -> AF_XDP socket fd."""
 
     def _leaf(self, leaf: Any) -> Any:
-        return leaf if isinstance(leaf, ct._CData) else self.Leaf(_fd_of(leaf))
+        return leaf if isinstance(leaf, _CTYPES) else self.Leaf(_fd_of(leaf))
 
 
 class MapInMapArray(ArrayBase):
     """BPF_MAP_TYPE_ARRAY_OF_MAPS: set a map (Map, table or fd); lookups give the inner map id."""
 
     def _leaf(self, leaf: Any) -> Any:
-        return leaf if isinstance(leaf, ct._CData) else self.Leaf(_fd_of(getattr(leaf, "map", leaf)))
+        return leaf if isinstance(leaf, _CTYPES) else self.Leaf(_fd_of(getattr(leaf, "map", leaf)))
 
 
 class SockMap(ArrayBase):
     """BPF_MAP_TYPE_SOCKMAP: set a socket (or its fd); lookups give the socket cookie."""
 
     def _leaf(self, leaf: Any) -> Any:
-        return leaf if isinstance(leaf, ct._CData) else self.Leaf(_fd_of(leaf))
+        return leaf if isinstance(leaf, _CTYPES) else self.Leaf(_fd_of(leaf))
 
 
 class _EventTable:
@@ -892,7 +897,7 @@ class LocalStorage(TableBase):
     """
 
     def _key(self, key: Any) -> Any:
-        return key if isinstance(key, ct._CData) else self.Key(_fd_of(key))
+        return key if isinstance(key, _CTYPES) else self.Key(_fd_of(key))
 
     def _no_walk(self) -> Any:
         raise TypeError(f"{MapType(self.ttype).name} maps cannot be walked from user space; "

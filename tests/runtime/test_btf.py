@@ -182,7 +182,7 @@ def _decode_everything(btf: BTF) -> None:
     btf.find_all("point")
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.data())
 def test_malformed_btf_raises_object_format_error(data):
     blob = bytearray(sample_btf())

@@ -335,7 +335,7 @@ def test_unknown_section_is_none():
 _VALID_OBJ: dict[str, bytes] = {}
 
 
-@settings(max_examples=3000, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow,
                                                                     HealthCheck.function_scoped_fixture])
 @given(st.data())
 def test_malformed_objects_raise_object_format_error(cc, data):

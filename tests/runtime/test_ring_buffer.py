@@ -9,7 +9,6 @@ against a model, with hypothesis.
 from __future__ import annotations
 
 import ctypes
-import os
 import select
 import struct
 import time

@@ -1,0 +1,179 @@
+"""bcc C text to a BPF ELF object plus metadata, cached on disk.
+
+::
+
+    obj = compile_c(text, cflags=["-DMAX=4"])
+    coll = load_object(obj.data, prog_types={...})   # pybpf_dsl.runtime.loader
+    obj.meta["tables"]["counts"]["key"]              # the C type of the key
+
+Pipeline: prelude (per-kernel PCH, :mod:`.prelude`) -> clang emits LLVM IR
+-> :mod:`.irpass` applies bcc's semantics -> llvmlite's BPF back end emits
+the object with BTF and CO-RE relocations.  The result is cached under a key
+of (source, cflags, compiler binary, kernel build, compat_c version, CPU
+count), so a second start with the same program skips all of it.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import linecache
+import os
+import re
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+from pybpf_dsl.errors import CompileError, SourceLocation
+
+from . import cache
+from .prelude import Prelude, layer_id, prelude_for, stub_header
+from .toolchain import find_compiler
+
+__all__ = ["CompiledObject", "compile_c", "compile_ir"]
+
+_MAX_STUB_RETRIES = 64
+_DIAG = re.compile(r"^(?P<file>[^\n:]+):(?P<line>\d+):(?P<col>\d+): (?P<sev>fatal error|error): (?P<msg>.*)$",
+                   re.M)
+_MISSING = re.compile(r"'([^']+)' file not found")
+_NO_MEMBER = re.compile(r"no member named '(\w+)' in 'struct __bcc_ops_(\w+)'")
+_TABLE_KIND = re.compile(r"\b(BPF_(?:F_)?TABLE(?:_PINNED|_PUBLIC|_SHARED)?)\s*\(\s*\"(\w+)\"")
+_EPILOGUE = """
+#line 1 "<compat_c epilogue>"
+#ifndef BPF_LICENSE
+#define BPF_LICENSE GPL
+#endif
+char _license[] SEC("license") = __BCC_STR(BPF_LICENSE);
+"""
+
+
+@dataclass(frozen=True)
+class CompiledObject:
+    """A compiled program: the ELF object and what Python needs to know about it.
+
+    ``meta`` holds ``license``, ``programs`` (per function: bcc's ``kind``
+    from its name prefix, attach ``target``, ``section``, ``ctx`` struct),
+    ``tables`` (per table: ``map_type``, ``max_entries``, ``flags``, ``key``
+    and ``leaf`` C type descriptions, ``pinned``, ``inner``, ``public``,
+    ``shared``), ``events`` (per perf/ring buffer table: the C type of the
+    data its programs submit) and ``helpers`` (per function: helpers used).
+    """
+
+    data: bytes
+    meta: dict[str, Any]
+    cached: bool
+    key: str
+
+
+def _ncpus() -> int:
+    from pybpf_dsl.runtime.cpus import num_possible_cpus
+    return num_possible_cpus()
+
+
+def compile_c(text: str | bytes, cflags: Sequence[str] = (), *, filename: str = "/virtual/main.c",
+              use_cache: bool = True) -> CompiledObject:
+    """Compile bcc C ``text`` (named ``filename`` in messages) into a BPF object."""
+    if isinstance(text, bytes):
+        text = text.decode()
+    cflags = [c.decode() if isinstance(c, bytes) else c for c in cflags]
+    for flag in cflags:
+        if flag.startswith("-DBPF_LICENSE"):
+            raise CompileError("BPF_LICENSE cannot be set through cflags",
+                               hint="#define BPF_LICENSE in the program text instead")
+    compiler = find_compiler()
+    ncpus = _ncpus()
+    key = cache.digest(text, "\0".join(cflags), filename, compiler.identity, cache.kernel_id(),
+                       layer_id(), str(ncpus))
+    objdir = cache.cache_dir() / "obj"
+    if use_cache:
+        data = cache.read_bytes(objdir / f"{key}.o")
+        meta = cache.read_json(objdir / f"{key}.json") if data is not None else None
+        if data is not None and isinstance(meta, dict):
+            return CompiledObject(data, meta, True, key)
+    prelude = prelude_for(compiler)
+    prelude.ensure()
+    ir = _clang(prelude, _unit(text, filename, ncpus), cflags, text, filename)
+    data, meta = compile_ir(ir)
+    if use_cache:
+        try:
+            cache.write_bytes(objdir / f"{key}.o", data)
+            cache.write_json(objdir / f"{key}.json", meta)
+        except OSError:
+            pass
+    return CompiledObject(data, meta, False, key)
+
+
+def _unit(text: str, filename: str, ncpus: int) -> str:
+    """The translation unit clang sees: generated definitions, the user's text, the license."""
+    from .tpstruct import definitions
+
+    head = (f"#define __BCC_NR_CPUS {ncpus}\n#define __BCC_PAGE_SIZE {os.sysconf('SC_PAGE_SIZE')}\n"
+            + definitions(text))
+    body = _TABLE_KIND.sub(r"\1(\2", text)
+    return f'{head}#line 1 "{filename}"\n{body}\n{_EPILOGUE}'
+
+
+def _clang(prelude: Prelude, unit: str, cflags: list[str], text: str, filename: str) -> str:
+    args = [*prelude.flags(), *cflags, "-S", "-emit-llvm", "-x", "c", "-", "-o", "-"]
+    for _ in range(_MAX_STUB_RETRIES):
+        proc = prelude.compiler.run(args, unit.encode())
+        if proc.returncode == 0:
+            return proc.stdout.decode()
+        stderr = proc.stderr.decode(errors="replace")
+        missing = _MISSING.search(stderr)
+        if missing and stub_header(missing.group(1)) and prelude.add_stub(missing.group(1)):
+            continue
+        raise _compile_error(stderr, text, filename)
+    raise CompileError("too many missing kernel headers")
+
+
+def _compile_error(stderr: str, text: str, filename: str) -> CompileError:
+    """The first error clang reported, at the user's own line."""
+    linecache.cache[filename] = (len(text), None, text.splitlines(True), filename)
+    m = _DIAG.search(stderr)
+    if m is None:
+        return CompileError(stderr.strip().splitlines()[0] if stderr.strip() else "clang failed")
+    msg = m.group("msg")
+    bad = _NO_MEMBER.search(msg)
+    if bad:
+        msg = f"invalid bpf_table operation {bad.group(1)} on table {bad.group(2)}"
+    file = m.group("file")
+    if file == "<stdin>":
+        file = filename
+    extra = len(_DIAG.findall(stderr)) - 1
+    hint = f"{extra} more error(s) follow" if extra > 0 else None
+    return CompileError(msg, SourceLocation(file, int(m.group("line")), int(m.group("col")) - 1), hint)
+
+
+@functools.cache
+def _pt_regs() -> dict[str, int]:
+    from pybpf_dsl.runtime.btf import kernel_btf
+    regs = kernel_btf().find("pt_regs")
+    return {m.name: m.bit_offset // 8 for m in regs.members}
+
+
+@functools.cache
+def _target_machine():
+    import llvmlite.binding as llvm
+    llvm.initialize_all_targets()
+    llvm.initialize_all_asmprinters()
+    return llvm.Target.from_triple("bpfel").create_target_machine(opt=2, codemodel="default")
+
+
+def compile_ir(ir: str) -> tuple[bytes, dict[str, Any]]:
+    """clang's IR text -> (BPF object, metadata)."""
+    import llvmlite.binding as llvm
+
+    from .irpass import transform
+
+    text, meta = transform(ir, _pt_regs)
+    try:
+        module = llvm.parse_assembly(text)
+        module.verify()
+    except RuntimeError as e:
+        raise CompileError(f"internal error: the rewritten IR is invalid: {str(e).strip().splitlines()[0]}",
+                           hint="please report this with the program") from None
+    tm = _target_machine()
+    if "@_bpf_readarg_" in text:  # inline the USDT argument readers
+        pb = llvm.create_pass_builder(tm, llvm.create_pipeline_tuning_options(speed_level=2))
+        pb.getModulePassManager().run(module, pb)
+    return tm.emit_object(module), json.loads(json.dumps(meta.to_json()))

@@ -1,0 +1,484 @@
+"""bcc's semantics applied to clang's LLVM IR (textual, one instruction a line).
+
+clang has already type-checked the program and folded every table method
+(see include/bcc/helpers.h) into helper calls.  What is left is what C alone
+cannot say, done here on the IR of each function:
+
+* ``lookup_or_init`` failing returns 0 from the probe (the noreturn marker
+  ``__bcc_return_zero`` becomes ``ret 0``);
+* extra parameters of a ``struct pt_regs *`` probe are read from the
+  registers (x86_64 di, si, dx, cx, r8, r9; syscall__ probes read the inner
+  pt_regs of the syscall wrapper, 4th argument in r10);
+* implicit kernel memory reads: a load through a pointer that came from the
+  kernel (read from the context, from ``bpf_get_current_task()``, from a
+  kernel structure, or stored in a map) becomes ``bpf_probe_read_kernel``
+  into a stack slot, as bcc's rewriter does; a ``memcpy`` from such memory
+  too.  Address arithmetic (``&p->f``) is left alone;
+* ``bpf_usdt_readarg(n, ctx, &v)`` calls the reader ``_bpf_readarg_<fn>_<n>``
+  that the USDT context defines for the enclosing probe;
+* tables are renamed from ``__bcc_map_NAME`` to ``NAME``, programs get a
+  section per function, and the metadata Python needs is collected
+  (:class:`Metadata`).
+
+Errors (more than six pt_regs parameters, a GPL-only helper under another
+license, bpf_trace_printk with too many arguments) raise
+:class:`~pybpf_dsl.errors.CompileError` naming the function.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from pybpf_dsl.errors import CompileError
+
+from .debuginfo import DebugInfo
+from .helper_table import HELPERS
+from .kdefs import GPL_ONLY_HELPERS
+
+__all__ = ["Metadata", "transform", "program_kind", "PT_REGS_ARGS", "SYSCALL_ARGS"]
+
+PT_REGS_ARGS = ("di", "si", "dx", "cx", "r8", "r9")
+SYSCALL_ARGS = ("di", "si", "dx", "r10", "r8", "r9")
+_HELPER_NAMES = {num: name for num, name, _r, _p in HELPERS}
+_GPL_LICENSES = {"GPL", "GPL v2", "GPL and additional rights", "Dual BSD/GPL", "Dual MIT/GPL",
+                 "Dual MPL/GPL"}
+# Context types of programs whose context pointers are not kernel memory to read.
+_DIRECT_CTX = {"__sk_buff", "xdp_md", "bpf_sock_ops", "sk_msg_md", "bpf_sock_addr", "bpf_sock",
+               "sk_reuseport_md", "bpf_sysctl", "bpf_sockopt", "bpf_sk_lookup", "bpf_cgroup_dev_ctx",
+               "bpf_nf_ctx", "bpf_flow_keys"}
+_PROBE_READ_KERNEL = 113
+_SIZES = {"i1": 1, "i8": 1, "i16": 2, "i32": 4, "i64": 8, "ptr": 8, "float": 4, "double": 8, "i128": 16}
+
+_VALUE = r"%[-\w.$]+"
+_DEF = re.compile(rf"^  ({_VALUE}) = (.*)$")
+_OPERAND = re.compile(rf"{_VALUE}(?![-\w.$])")
+_LOAD = re.compile(rf"^load (volatile )?([^,]+), ptr ({_VALUE})(.*)$")
+_HELPER_CALL = re.compile(r"call [^@%]*?inttoptr \(i64 (\d+) to ptr\)\((.*)\)(.*)$")
+_MEMCPY = re.compile(rf"^  (?:tail )?call void @llvm\.memcpy\.p0\.p0\.i64\(ptr [^%]*({_VALUE}), ptr [^%]*({_VALUE}), i64 (\d+), i1 false\)(.*)$")
+_DEFINE = re.compile(r"^define (.*?)@([-\w.$]+)\((.*?)\)(.*)\{$")
+_DBG_REF = re.compile(r"!dbg !(\d+)")
+_MAP_GLOBAL = re.compile(r"^@__bcc_map_(\w+) = .*!dbg !(\d+)")
+_NOTE_GLOBAL = re.compile(r'^@__bcc_note_(\w+?)__(\w+) = .*c"((?:[^"\\]|\\.)*)"')
+_LICENSE = re.compile(r'^@[-\w.$]+ = .*section "license".*c"((?:[^"\\]|\\.)*)"')
+_USDT_CALL = re.compile(r"call i32 @__bcc_usdt_readarg\(i32 (?:noundef )?(-?\d+), (.*)\)")
+
+
+@dataclass
+class Metadata:
+    """What the object alone does not tell Python; JSON-ready."""
+
+    license: str = "GPL"
+    programs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    tables: dict[str, dict[str, Any]] = field(default_factory=dict)
+    events: dict[str, dict[str, Any]] = field(default_factory=dict)
+    helpers: dict[str, list[str]] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"license": self.license, "programs": self.programs, "tables": self.tables,
+                "events": self.events, "helpers": self.helpers}
+
+
+# ---------------------------------------------------------------- naming
+
+_PREFIXES = (
+    # prefix, program kind, section template ({} is the rest of the name)
+    ("kprobe__", "kprobe", "kprobe/{}"),
+    ("kretprobe__", "kretprobe", "kretprobe/{}"),
+    ("tracepoint__", "tracepoint", "tracepoint/{}"),
+    ("raw_tracepoint__", "raw_tracepoint", "raw_tracepoint/{}"),
+    ("kfunc__", "kfunc", "fentry/{}"),
+    ("kretfunc__", "kretfunc", "fexit/{}"),
+    ("kmod_ret__", "kmod_ret", "fmod_ret/{}"),
+    ("lsm__", "lsm", "lsm/{}"),
+    ("bpf_iter__", "iter", "iter/{}"),
+    ("syscall__", "syscall", "bcc/syscall__{}"),
+)
+
+
+def program_kind(name: str) -> tuple[str, str, str]:
+    """``(kind, attach target, section)`` bcc infers from a function name."""
+    for prefix, kind, section in _PREFIXES:
+        if name.startswith(prefix) and len(name) > len(prefix):
+            rest = name[len(prefix):]
+            if kind == "tracepoint":
+                cat, sep, ev = rest.partition("__")
+                target = f"{cat}:{ev}" if sep else rest
+                return kind, target, section.format(f"{cat}/{ev}" if sep else rest)
+            if kind in ("kfunc", "kretfunc"):
+                module, sep, fn = rest.partition("__")
+                target = fn if sep else rest
+                return kind, target, section.format(target)
+            return kind, rest, section.format(rest)
+    return "", "", f"bcc/{name}"
+
+
+# ---------------------------------------------------------------- helpers
+
+def _split_args(text: str) -> list[str]:
+    """Top-level comma split of an argument list."""
+    out, depth, start = [], 0, 0
+    for i, c in enumerate(text):
+        if c in "([{<":
+            depth += 1
+        elif c in ")]}>":
+            depth -= 1
+        elif c == "," and depth == 0:
+            out.append(text[start:i].strip())
+            start = i + 1
+    tail = text[start:].strip()
+    if tail:
+        out.append(tail)
+    return out
+
+
+def _last_value(arg: str) -> str:
+    """The value of a typed operand (``ptr noundef nonnull %5`` -> ``%5``)."""
+    return arg.rsplit(" ", 1)[-1]
+
+
+def _unescape(s: str) -> str:
+    return re.sub(r"\\([0-9A-Fa-f]{2})", lambda m: chr(int(m.group(1), 16)), s).rstrip("\0")
+
+
+class _Func:
+    """One ``define ... { ... }`` block."""
+
+    def __init__(self, lines: list[str]) -> None:
+        m = _DEFINE.match(lines[0])
+        if m is None:
+            raise CompileError(f"unexpected function header in clang's IR: {lines[0][:80]}")
+        self.pre, self.name, self.params_text, self.post = m.group(1), m.group(2), m.group(3), m.group(4)
+        self.body = lines[1:-1]
+        self.internal = "internal " in self.pre or "private " in self.pre
+        self.ret = self.pre.split()[-1] if self.pre.split() else "void"
+        self.params = _split_args(self.params_text)
+        dbg = _DBG_REF.search(self.post)
+        self.subprogram = int(dbg.group(1)) if dbg else None
+        self.temps: list[str] = []
+
+    def header(self) -> str:
+        return f"define {self.pre}@{self.name}({', '.join(self.params)}){self.post}{{"
+
+    def lines(self) -> list[str]:
+        return [self.header(), *self.temps, *self.body, "}"]
+
+    def new_temp(self, ty: str) -> str:
+        name = f"%__bcc_tmp{len(self.temps)}"
+        self.temps.append(f"  {name} = alloca {ty}, align 8")
+        return name
+
+
+# ---------------------------------------------------------------- the passes
+
+class _Pass:
+    def __init__(self, lines: list[str], regs: Callable[[], dict[str, int]]) -> None:
+        self.lines = lines
+        self.regs = regs
+        self.di = DebugInfo([ln for ln in lines if ln.startswith("!")])
+        self.meta = Metadata()
+
+    # ---- module level
+    def collect_globals(self) -> None:
+        out = []
+        notes: dict[str, dict[str, str]] = {}
+        for line in self.lines:
+            m = _NOTE_GLOBAL.match(line)
+            if m:
+                notes.setdefault(m.group(2), {})[m.group(1)] = _unescape(m.group(3))
+                continue
+            m = _LICENSE.match(line)
+            if m:
+                self.meta.license = _unescape(m.group(1))
+            m = _MAP_GLOBAL.match(line)
+            if m:
+                self.meta.tables[m.group(1)] = self.table(m.group(1), int(m.group(2)))
+            out.append(line)
+        for i, line in enumerate(out):
+            if line.startswith(("@llvm.used", "@llvm.compiler.used")) and "__bcc_note_" in line:
+                items = [x for x in re.findall(r"ptr @[-\w.$]+", line) if "__bcc_note_" not in x]
+                head = line.split(" = ", 1)[0]
+                sec = line[line.index(" section"):] if " section" in line else ""
+                out[i] = (f"{head} = appending global [{len(items)} x ptr] [{', '.join(items)}]{sec}"
+                          if items else "")
+        for name, facts in notes.items():
+            table = self.meta.tables.get(name)
+            if table is None:
+                continue
+            if "pinned" in facts:
+                table["pinned"] = facts["pinned"]
+            if "inner" in facts:
+                table["inner"] = facts["inner"]
+            table["public"] = "public" in facts
+            table["shared"] = "shared" in facts
+        self.lines = out
+
+    def table(self, name: str, gve: int) -> dict[str, Any]:
+        var = self.di.field(gve, "var")
+        _n, struct_ref = self.di.variable(int(var[1:])) if var else ("", None)
+        info: dict[str, Any] = {"map_type": 0, "max_entries": 0, "flags": 0, "key": None, "leaf": None,
+                                "pinned": None, "inner": None, "public": False, "shared": False}
+        for m in self.di.members(self.di.strip(struct_ref)):
+            _k, mf = self.di.record(m)
+            member = mf.get("name", "").strip('"')
+            base = mf.get("baseType", "")
+            pointee = self.di.pointee(int(base[1:])) if base.startswith("!") else None
+            if member in ("type", "max_entries", "map_flags"):
+                dims = self.di.array_dims(self.di.strip(pointee)) if pointee else [0]
+                info[{"type": "map_type", "max_entries": "max_entries", "map_flags": "flags"}[member]] = dims[0]
+            elif member == "key":
+                info["key"] = self.di.describe(pointee)
+            elif member == "value":
+                info["leaf"] = self.di.describe(pointee)
+        return info
+
+    def rename_tables(self) -> None:
+        defined = {m.group(1) for m in (re.match(r"^(?:define [^@]*)?@([-\w.$]+)", ln) for ln in self.lines)
+                   if m and not m.group(1).startswith("__bcc_map_")}
+        for name in self.meta.tables:
+            if name in defined:
+                raise CompileError(f"table {name!r} has the same name as a function or global",
+                                   hint="rename one of them")
+        pattern = re.compile(r"__bcc_map_(\w+)")
+        self.lines = [pattern.sub(r"\1", ln) if "__bcc_map_" in ln else ln for ln in self.lines]
+
+    # ---- per function
+    def functions(self) -> None:
+        out: list[str] = []
+        i = 0
+        lines = self.lines
+        while i < len(lines):
+            if lines[i].startswith("define "):
+                j = i
+                while lines[j] != "}":
+                    j += 1
+                fn = _Func(lines[i:j + 1])
+                self.function(fn)
+                out += fn.lines()
+                i = j + 1
+            else:
+                out.append(lines[i])
+                i += 1
+        self.lines = out
+
+    def ctx_type(self, fn: _Func) -> str:
+        """The name of the struct the first parameter points to ("" if unknown)."""
+        if not fn.params:
+            return ""
+        first = _last_value(fn.params[0])
+        pat = re.compile(rf"#dbg_(?:value|declare)\(ptr {re.escape(first)}, !(\d+)")
+        for line in fn.body:
+            m = pat.search(line)
+            if m:
+                _n, ty = self.di.variable(int(m.group(1)))
+                return self.di.type_name(self.di.strip(self.di.pointee(ty))).split(" ")[-1]
+        return ""
+
+    def function(self, fn: _Func) -> None:
+        self.return_zero(fn)
+        if fn.internal:
+            return
+        kind, target, section = program_kind(fn.name)
+        ctx = self.ctx_type(fn)
+        self.meta.programs[fn.name] = {"kind": kind, "target": target, "section": section, "ctx": ctx}
+        if " section " not in fn.post:
+            cut = fn.post.find(" !")
+            cut = len(fn.post.rstrip()) if cut < 0 else cut
+            fn.post = f'{fn.post[:cut]} section "{section}"{fn.post[cut:]}'
+            if not fn.post.endswith(" "):
+                fn.post += " "
+        if len(fn.params) > 1 and kind not in ("kfunc", "kretfunc", "kmod_ret", "lsm", "iter") \
+                and ctx in ("pt_regs", ""):
+            self.register_params(fn, kind == "syscall" or fn.name.startswith("kprobe____x64_sys_"))
+        if ctx not in _DIRECT_CTX and kind not in ("kfunc", "kretfunc", "kmod_ret", "lsm", "iter"):
+            self.kernel_reads(fn)
+        self.usdt(fn)
+        self.check_calls(fn)
+
+    def return_zero(self, fn: _Func) -> None:
+        body = fn.body
+        for i, line in enumerate(body):
+            if "call void @__bcc_return_zero()" in line and i + 1 < len(body) and \
+                    body[i + 1].lstrip().startswith("unreachable"):
+                body[i] = "  ret void" if fn.ret == "void" else f"  ret {fn.ret} {'null' if fn.ret == 'ptr' else 0}"
+                body[i + 1] = ""
+        fn.body = [ln for ln in body if ln != ""]
+
+    def register_params(self, fn: _Func, syscall: bool) -> None:
+        extra = fn.params[1:]
+        if len(extra) > 6:
+            raise CompileError(f"{fn.name}: too many arguments: a pt_regs probe can read at most 6 "
+                               f"(it declares {len(extra)})")
+        regs = self.regs()
+        ctx = _last_value(fn.params[0])
+        names = SYSCALL_ARGS if syscall else PT_REGS_ARGS
+        entry = []
+        base = ctx
+        if syscall:  # the wrapper's only argument is the pointer to the real pt_regs
+            entry += [f"  %__bcc_inner.p = getelementptr i8, ptr {ctx}, i64 {regs['di']}",
+                      "  %__bcc_inner.v = load i64, ptr %__bcc_inner.p, align 8",
+                      "  %__bcc_inner = inttoptr i64 %__bcc_inner.v to ptr"]
+            base = "%__bcc_inner"
+        renames = {}
+        for n, param in enumerate(extra):
+            parts = param.split()
+            ty, old = parts[0], parts[-1]
+            new = f"%__bcc_arg{n + 1}"
+            renames[old] = new
+            entry += [f"  {new}.p = getelementptr i8, ptr {base}, i64 {regs[names[n]]}",
+                      f"  {new}.v = load i64, ptr {new}.p, align 8"]
+            if ty == "ptr":
+                entry.append(f"  {new} = inttoptr i64 {new}.v to ptr")
+            elif ty == "i64":
+                entry.append(f"  {new} = add i64 {new}.v, 0")
+            elif ty in ("i32", "i16", "i8", "i1"):
+                entry.append(f"  {new} = trunc i64 {new}.v to {ty}")
+            else:
+                raise CompileError(f"{fn.name}: parameter {n + 2} has type {ty}, which a register cannot hold")
+        pattern = re.compile("|".join(re.escape(o) + r"(?![-\w.$])" for o in renames))
+        fn.body = entry + [pattern.sub(lambda m: renames[m.group(0)], ln) for ln in fn.body]
+        fn.params = fn.params[:1]
+
+    def kernel_reads(self, fn: _Func) -> None:
+        """Turn loads through kernel pointers into bpf_probe_read_kernel."""
+        ctx = _last_value(fn.params[0]) if fn.params else None
+        defs: list[tuple[int, str, str]] = []
+        for i, line in enumerate(fn.body):
+            m = _DEF.match(line)
+            if m:
+                defs.append((i, m.group(1), m.group(2)))
+        kernel: set[str] = set()
+        ctxp: set[str] = {ctx} if ctx else set()
+        mapval: set[str] = set()
+        changed = True
+        while changed:
+            changed = False
+            for _i, name, rhs in defs:
+                if name in kernel:
+                    continue
+                op = rhs.split(" ", 1)[0]
+                if op == "tail":
+                    op = rhs.split(" ", 2)[1]
+                taint = False
+                if op == "load":
+                    lm = _LOAD.match(rhs)
+                    if lm and lm.group(2).strip() in ("ptr", "i64"):
+                        src = lm.group(3)
+                        taint = src in kernel or src in ctxp or src in mapval
+                elif op == "call":
+                    hm = _HELPER_CALL.search(rhs)
+                    if hm and int(hm.group(1)) == 35:
+                        taint = True
+                    elif hm and int(hm.group(1)) in (1, 131) and name not in mapval:
+                        mapval.add(name)
+                        changed = True
+                    elif "@llvm.bpf.passthrough" in rhs:
+                        ops = set(_OPERAND.findall(rhs))
+                        taint = bool(ops & kernel)
+                        for group in (ctxp, mapval):
+                            if ops & group and name not in group:
+                                group.add(name)
+                                changed = True
+                elif op in ("getelementptr", "inttoptr", "ptrtoint", "bitcast", "phi", "select", "add",
+                            "sub", "or", "and", "xor", "zext", "sext", "trunc", "freeze"):
+                    ops = set(_OPERAND.findall(rhs))
+                    taint = bool(ops & kernel)
+                    if op in ("getelementptr", "bitcast", "phi", "select"):
+                        for group in (ctxp, mapval):
+                            if ops & group and name not in group:
+                                group.add(name)
+                                changed = True
+                if taint:
+                    kernel.add(name)
+                    changed = True
+        if not kernel:
+            return
+        body = fn.body
+        for i, name, rhs in defs:
+            lm = _LOAD.match(rhs)
+            if not lm or lm.group(3) not in kernel:
+                continue
+            ty = lm.group(2).strip()
+            size = _SIZES.get(ty)
+            if size is None:
+                continue
+            tmp = fn.new_temp(ty)
+            dbg = _DBG_REF.search(lm.group(4))
+            loc = f", !dbg !{dbg.group(1)}" if dbg else ""
+            body[i] = (f"  {tmp}.r = call i64 inttoptr (i64 {_PROBE_READ_KERNEL} to ptr)(ptr {tmp}, i32 {size}, "
+                       f"ptr {lm.group(3)}){loc}\n  {name} = load {ty}, ptr {tmp}, align {min(size, 8)}")
+        for i, line in enumerate(body):
+            m = _MEMCPY.match(line)
+            if m and m.group(2) in kernel:
+                body[i] = (f"  %__bcc_cp{i} = call i64 inttoptr (i64 {_PROBE_READ_KERNEL} to ptr)(ptr {m.group(1)}, "
+                           f"i32 {m.group(3)}, ptr {m.group(2)}){m.group(4)}")
+        fn.body = "\n".join(body).split("\n")
+
+    def usdt(self, fn: _Func) -> None:
+        def repl(m: re.Match) -> str:
+            n = abs(int(m.group(1)))
+            args = _split_args(m.group(2))
+            return f"call i32 @_bpf_readarg_{fn.name}_{n}({args[0]}, {args[1]}, i64 {_last_value(args[2])})"
+        fn.body = [_USDT_CALL.sub(repl, ln) if "__bcc_usdt_readarg" in ln else ln for ln in fn.body]
+
+    def check_calls(self, fn: _Func) -> None:
+        used: list[str] = []
+        gpl = self.meta.license in _GPL_LICENSES
+        for line in fn.body:
+            m = _HELPER_CALL.search(line)
+            if not m:
+                continue
+            num = int(m.group(1))
+            helper = _HELPER_NAMES.get(num, str(num))
+            if helper not in used:
+                used.append(helper)
+            if not gpl and helper in GPL_ONLY_HELPERS:
+                raise CompileError(
+                    f"{fn.name}: bpf_{helper} is GPL-only, but BPF_LICENSE is {self.meta.license!r}",
+                    hint="#define BPF_LICENSE GPL, or do without this helper")
+            args = _split_args(m.group(2))
+            if num == 6 and len(args) > 5:
+                raise CompileError(f"{fn.name}: bpf_trace_printk takes at most 3 arguments after the format"
+                                   f" (got {len(args) - 2})")
+            if num == 25 and len(args) == 5:
+                self.event(fn, _last_value(args[1]), _last_value(args[3]), address=True)
+            elif num == 130 and len(args) == 4:
+                self.event(fn, _last_value(args[0]), _last_value(args[1]), address=True)
+        for line in fn.body:
+            d = _DEF.match(line)
+            if d and (h := _HELPER_CALL.search(d.group(2))) and int(h.group(1)) == 131:
+                args = _split_args(h.group(2))
+                self.event(fn, _last_value(args[0]), d.group(1), address=False)
+        self.meta.helpers[fn.name] = used
+
+    def event(self, fn: _Func, table: str, value: str, address: bool) -> None:
+        """Record the C type of the data a program sends through ``table``."""
+        name = table.lstrip("@")
+        if name in self.meta.events or name not in self.meta.tables:
+            return
+        v = re.escape(value)
+        patterns = [(re.compile(rf"#dbg_declare\(ptr {v}, !(\d+)"), False),
+                    (re.compile(rf"#dbg_assign\(.*?, !(\d+), !DIExpression\([^)]*\), !\d+, ptr {v},"), False),
+                    (re.compile(rf"#dbg_value\(ptr {v}, !(\d+)"), True)]
+        for line in fn.body:
+            if "#dbg_" not in line:
+                continue
+            for pat, is_pointer in patterns:
+                m = pat.search(line)
+                if m:
+                    _n, ty = self.di.variable(int(m.group(1)))
+                    if is_pointer:
+                        ty = self.di.pointee(ty)
+                    if ty is not None:
+                        self.meta.events[name] = self.di.describe(ty)
+                        return
+
+
+def transform(ir: str, regs: Callable[[], dict[str, int]]) -> tuple[str, Metadata]:
+    """Apply bcc's semantics to clang's IR; ``regs()`` gives pt_regs offsets by register name."""
+    p = _Pass(ir.split("\n"), regs)
+    p.collect_globals()
+    p.rename_tables()
+    p.functions()
+    return "\n".join(ln for ln in p.lines), p.meta
