@@ -21,8 +21,8 @@ from typing import Any
 
 __all__ = ["DebugInfo", "parse_fields"]
 
-_RECORD = re.compile(r"^!(\d+) = (?:distinct )?!(\w*)\((.*)\)\s*$")
-_TUPLE = re.compile(r"^!(\d+) = (?:distinct )?!\{(.*)\}\s*$")
+_RECORD = re.compile(r"^(?:distinct )?!(\w*)\((.*)\)\s*$")
+_TUPLE = re.compile(r"^!\d+ = (?:distinct )?!\{(.*)\}\s*$")
 
 
 def parse_fields(text: str) -> dict[str, str]:
@@ -74,29 +74,28 @@ class DebugInfo:
     """The ``!N`` metadata records of one module, decoded on demand."""
 
     def __init__(self, lines: list[str]) -> None:
-        self.records: dict[int, tuple[str, str]] = {}
-        self.tuples: dict[int, list[int | None]] = {}
+        # Index only: a program touching task_struct carries ~25k records, few are read.
+        self._lines: dict[int, str] = {}
         for line in lines:
-            if not line.startswith("!") or line.startswith("!llvm"):
-                continue
-            m = _RECORD.match(line)
-            if m:
-                self.records[int(m.group(1))] = (m.group(2), m.group(3))
-                continue
-            m = _TUPLE.match(line)
-            if m:
-                self.tuples[int(m.group(1))] = [_ref(x.strip()) for x in m.group(2).split(",") if x.strip()]
-        self._parsed: dict[int, dict[str, str]] = {}
+            if len(line) > 1 and line[0] == "!" and line[1].isdigit():
+                num, _sep, rest = line.partition(" = ")
+                self._lines[int(num[1:])] = rest
+        self._parsed: dict[int, tuple[str, dict[str, str]]] = {}
+
+    def _tuple(self, ref: int) -> list[int | None]:
+        m = _TUPLE.match(f"!{ref} = {self._lines.get(ref, '')}")
+        return [_ref(x.strip()) for x in m.group(1).split(",") if x.strip()] if m else []
 
     def record(self, ref: int | None) -> tuple[str, dict[str, str]]:
         """``(kind, fields)`` of ``!ref`` (``("", {})`` when absent)."""
-        if ref is None or ref not in self.records:
+        if ref is None:
             return "", {}
-        fields = self._parsed.get(ref)
-        if fields is None:
-            fields = parse_fields(self.records[ref][1])
-            self._parsed[ref] = fields
-        return self.records[ref][0], fields
+        got = self._parsed.get(ref)
+        if got is None:
+            m = _RECORD.match(self._lines.get(ref, ""))
+            got = (m.group(1), parse_fields(m.group(2))) if m else ("", {})
+            self._parsed[ref] = got
+        return got
 
     def field(self, ref: int | None, key: str) -> str | None:
         return self.record(ref)[1].get(key)
@@ -135,7 +134,8 @@ class DebugInfo:
         return name
 
     def members(self, ref: int | None) -> list[int]:
-        return [m for m in self.tuples.get(_ref(self.field(ref, "elements")) or -1, []) if m is not None]
+        elements = _ref(self.field(ref, "elements"))
+        return [m for m in self._tuple(elements) if m is not None] if elements is not None else []
 
     def array_dims(self, ref: int) -> list[int]:
         dims = []

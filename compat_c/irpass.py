@@ -57,11 +57,11 @@ _OPERAND = re.compile(rf"{_VALUE}(?![-\w.$])")
 _LOAD = re.compile(rf"^load (volatile )?([^,]+), ptr ({_VALUE})(.*)$")
 _HELPER_CALL = re.compile(r"call [^@%]*?inttoptr \(i64 (\d+) to ptr\)\((.*)\)(.*)$")
 _MEMCPY = re.compile(rf"^  (?:tail )?call void @llvm\.memcpy\.p0\.p0\.i64\(ptr [^%]*({_VALUE}), ptr [^%]*({_VALUE}), i64 (\d+), i1 false\)(.*)$")
-_DEFINE = re.compile(r"^define (.*?)@([-\w.$]+)\((.*?)\)(.*)\{$")
+_DEFINE = re.compile(r"^define (.*?)@([-\w.$]+)\((.*)\{$")
 _DBG_REF = re.compile(r"!dbg !(\d+)")
 _MAP_GLOBAL = re.compile(r"^@__bcc_map_(\w+) = .*!dbg !(\d+)")
 _NOTE_GLOBAL = re.compile(r'^@__bcc_note_(\w+?)__(\w+) = .*c"((?:[^"\\]|\\.)*)"')
-_LICENSE = re.compile(r'^@[-\w.$]+ = .*section "license".*c"((?:[^"\\]|\\.)*)"')
+_LICENSE = re.compile(r'^@[-\w.$]+ = .*c"((?:[^"\\]|\\.)*)".*section "license"')
 _USDT_CALL = re.compile(r"call i32 @__bcc_usdt_readarg\(i32 (?:noundef )?(-?\d+), (.*)\)")
 
 
@@ -149,7 +149,13 @@ class _Func:
         m = _DEFINE.match(lines[0])
         if m is None:
             raise CompileError(f"unexpected function header in clang's IR: {lines[0][:80]}")
-        self.pre, self.name, self.params_text, self.post = m.group(1), m.group(2), m.group(3), m.group(4)
+        self.pre, self.name = m.group(1), m.group(2)
+        rest, depth = m.group(3), 1
+        for end, c in enumerate(rest):  # the parameter list ends at its matching parenthesis
+            depth += {"(": 1, ")": -1}.get(c, 0)
+            if depth == 0:
+                break
+        self.params_text, self.post = rest[:end], rest[end + 1:]
         self.body = lines[1:-1]
         self.internal = "internal " in self.pre or "private " in self.pre
         self.ret = self.pre.split()[-1] if self.pre.split() else "void"

@@ -137,18 +137,45 @@ class ProgramDef(BPFFunction):
         if ctx is None:
             raise CompileError(f"the context annotation of {self.name} is not a DSL type", self._loc())
         params = [(names[0], ctx)]
-        for name in names[1:]:
-            raise CompileError(f"{self.kind.name} programs take only the context (got {name!r})",
-                               self._loc())
+        extra = names[1:]
+        kind = self.kind.name
+        if extra and kind not in _REG_ARGS:
+            raise CompileError(f"{kind} programs take only the context (got {extra[0]!r})", self._loc(),
+                               "read event data through the context: `ctx.field`")
+        if kind in ("kretprobe", "uretprobe") and len(extra) > 1:
+            raise CompileError(f"{kind} programs take the context and the return value only",
+                               self._loc(), f"write `def {self.name}(ctx, ret: s64)`")
+        if len(extra) > 6:
+            raise CompileError("at most 6 arguments are passed in registers", self._loc())
+        space = "user" if kind in ("uprobe", "uretprobe") else "kernel"
+        for name in extra:
+            t = T.type_of(self._annotation(name))
+            if t is None:
+                raise CompileError(f"argument {name!r} of {self.name} needs a type annotation",
+                                   self._loc(), f"write `{name}: u64` or `{name}: Ptr[sock]`")
+            if isinstance(t, T.PtrType) and t.space == "direct":
+                t = T.PtrType(t.target, space)
+            if t.size > 8 or not isinstance(t, (T.IntType, T.PtrType)):
+                raise CompileError(f"argument {name!r}: registers hold integers and pointers, not {t}",
+                                   self._loc(), f"take a pointer: `{name}: Ptr[{t.name}]`")
+            params.append((name, t))
         return params, T.s64
 
     def context_type(self) -> T.Type:
-        """The context's type when the first parameter is not annotated."""
-        if self.kind.name == "tracepoint":
-            raise CompileError(f"typing {self.name}'s tracepoint arguments from the format file is not "
-                               "implemented yet", self._loc(),
-                               f"annotate the context: `def {self.name}(args: Ptr[MyArgs])`")
-        return T.PtrType(T.u64, "kernel")
+        """The context's type when the first parameter is not annotated (see :mod:`.contexts`)."""
+        from .contexts import context_type
+        try:
+            return context_type(self.kind.name, self.target)
+        except CompileError as exc:
+            raise CompileError(exc.message, self._loc(), exc.hint) from None
+
+    def gen_prologue(self, g: Any) -> None:
+        """Load typed register arguments (kprobe/uprobe/syscall) into their locals."""
+        from .lower.probeargs import load_register_args
+        load_register_args(g, self)
+
+
+_REG_ARGS = frozenset({"kprobe", "kretprobe", "uprobe", "uretprobe", "syscall"})
 
 
 def bpf_function(fn: Callable[..., Any]) -> BPFFunction:

@@ -152,7 +152,8 @@ class ArrayType(Type):
 
     @cached_property
     def ctype(self) -> Any:
-        return self.elem.ctype * self.n
+        # char arrays are c_char arrays, so decoded events give bytes: ev.comm.decode()
+        return (ctypes.c_char if self.elem is char else self.elem.ctype) * self.n
 
 
 class PtrType(Type):
@@ -270,7 +271,7 @@ class _Subscriptable:
 
     def __getitem__(self, params: Any) -> Type:
         params = params if isinstance(params, tuple) else (params,)
-        args = [type_of(p) if not isinstance(p, int) else p for p in params]
+        args = [type_of(p) if not isinstance(p, (int, str)) else p for p in params]
         if any(a is None for a in args):
             raise TypeError(f"{self._name}[...] needs DSL types, got {params!r}")
         return self._make(*args)
@@ -279,8 +280,17 @@ class _Subscriptable:
         return self._name
 
 
+def _ptr(target: Type, space: str | None = None) -> PtrType:
+    """``Ptr[T]``; pointers to kernel structs (from :mod:`pybpf_dsl.kernel`) are kernel pointers."""
+    if space is None:
+        space = "kernel" if getattr(target, "kernel", False) else "direct"
+    if space not in ("direct", "kernel", "user", "btf"):
+        raise TypeError(f"Ptr[T, space]: space is 'kernel', 'user', 'btf' or 'direct', not {space!r}")
+    return PtrType(target, space)
+
+
 Array = _Subscriptable("Array", ArrayType)
-Ptr = _Subscriptable("Ptr", PtrType)
+Ptr = _Subscriptable("Ptr", _ptr)
 
 
 def type_of(obj: Any) -> Type | None:

@@ -14,6 +14,7 @@ import ctypes
 import weakref
 from typing import Any
 
+from ..errors import ObjectFormatError
 from ..runtime.btf import BTF, BtfType, Kind
 
 __all__ = ["ctype_for", "BITFIELDS_ATTR", "HIDDEN_PREFIX"]
@@ -27,6 +28,7 @@ _INTS = {(1, False): ctypes.c_uint8, (1, True): ctypes.c_int8, (2, False): ctype
 _FLOATS = {4: ctypes.c_float, 8: ctypes.c_double, 16: ctypes.c_longdouble}
 _MODIFIERS = (Kind.TYPEDEF, Kind.CONST, Kind.VOLATILE, Kind.RESTRICT, Kind.TYPE_TAG)
 
+_BUILDING = object()  # marks a type whose ctype is being built (catches self-containing BTF)
 _cache: "weakref.WeakKeyDictionary[BTF, dict[int, Any]]" = weakref.WeakKeyDictionary()
 
 
@@ -39,10 +41,23 @@ def ctype_for(btf: BTF, type_id: int) -> Any:
     if per_btf is None:
         per_btf = _cache[btf] = {}
     ct = per_btf.get(type_id)
+    if ct is _BUILDING:
+        raise ObjectFormatError(f"BTF type [{type_id}] contains itself by value")
     if ct is None and type_id not in per_btf:
-        ct = _build(btf, btf[type_id])
+        t = btf[type_id]
+        per_btf[type_id] = _BUILDING
+        try:
+            ct = _build(btf, t)
+        finally:
+            del per_btf[type_id]
         per_btf[type_id] = ct
     return ct
+
+
+def _inner(btf: BTF, type_id: int) -> Any:
+    """ctype_for a type id found inside the BTF (a dangling id is malformed BTF)."""
+    btf.ref(type_id)
+    return ctype_for(btf, type_id)
 
 
 def _int(size: int, signed: bool) -> Any:
@@ -57,7 +72,7 @@ def _build(btf: BTF, t: BtfType) -> Any:
     if kind == Kind.VOID:
         return None
     if kind in _MODIFIERS:
-        return ctype_for(btf, t.type_id)
+        return _inner(btf, t.type_id)
     if kind == Kind.INT:
         if t.int_bool and t.size == 1:
             return ctypes.c_bool
@@ -72,14 +87,14 @@ def _build(btf: BTF, t: BtfType) -> Any:
         return _FLOATS.get(t.size) or ctypes.c_uint8 * t.size
     if kind == Kind.ARRAY:
         elem, _index, n = t.array
-        elem_ct = ctype_for(btf, elem)
+        elem_ct = _inner(btf, elem)
         if elem_ct is None:
             raise TypeError(f"BTF type [{t.id}] is an array of void")
         return elem_ct * n
     if kind in (Kind.STRUCT, Kind.UNION):
         return _composite(btf, t)
     if kind == Kind.VAR:
-        return ctype_for(btf, t.type_id)
+        return _inner(btf, t.type_id)
     if kind == Kind.DATASEC:
         return _datasec(btf, t)
     raise TypeError(f"BTF type [{t.id}] {t.name!r} is a {kind.name}: it has no value layout")
@@ -113,7 +128,7 @@ def _composite(btf: BTF, t: BtfType) -> Any:
         if pending_bits:
             pos = _flush_bits(fields, bitfields, pending_bits, pos, base is ctypes.Union)
         name = m.name or f"{HIDDEN_PREFIX}anon{index}"
-        ct = ctype_for(btf, m.type_id)
+        ct = _inner(btf, m.type_id)
         if ct is None:
             raise TypeError(f"member {name!r} of {_class_name(t)} has type void")
         off = m.bit_offset // 8
@@ -155,6 +170,8 @@ def _flush_bits(fields: list, bitfields: list, pending: list, pos: int, union: b
         start = 0
     else:
         start = max(start, pos)
+        if end < start:
+            raise TypeError(f"bitfield {pending[0][0]!r} overlaps the member before it")
         _pad(fields, pos, start)
     fields.append((f"{HIDDEN_PREFIX}bits{start}", ctypes.c_uint8 * (end - start)))
     for name, bit_off, width, signed in pending:
@@ -191,8 +208,8 @@ def _datasec(btf: BTF, t: BtfType) -> Any:
     fields: list[tuple] = []
     pos = 0
     for v in sorted(t.vars, key=lambda v: v.offset):
-        var = btf[v.type_id]
-        ct = ctype_for(btf, var.type_id if var.kind == Kind.VAR else v.type_id)
+        var = btf.ref(v.type_id)
+        ct = _inner(btf, var.type_id if var.kind == Kind.VAR else v.type_id)
         _pad(fields, pos, v.offset)
         fields.append((var.name or f"__var{v.offset}", ct))
         pos = v.offset + ctypes.sizeof(ct)

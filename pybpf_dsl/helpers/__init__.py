@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import core, derived  # noqa: F401 - core registers the helpers
+from . import core, derived, intrinsics  # noqa: F401 - core and intrinsics register helpers
 from .registry import HELPERS, Helper, helper
 
 __all__ = ["bpf", "helper", "Helper", "HELPERS"]

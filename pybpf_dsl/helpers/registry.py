@@ -49,7 +49,7 @@ class Helper:
         self.name = fn.__name__
         self.model = fn
         self.__doc__ = fn.__doc__
-        sig = inspect.signature(fn)
+        sig = inspect.signature(fn, eval_str=True)
         self.params = [p.annotation for p in sig.parameters.values()]
         r = sig.return_annotation
         self.ret = None if r in (None, inspect.Signature.empty) else r

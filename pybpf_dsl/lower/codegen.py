@@ -129,7 +129,10 @@ class ModuleGen:
         else:
             fn.linkage = "internal"
             fn.attributes.add("alwaysinline")
-        FunctionGen(self, tf, fn, program).emit()
+        gen = FunctionGen(self, tf, fn, program)
+        gen.prologue = getattr(bfn, "gen_prologue", None) if program else None
+        gen.program_def = bfn if program else None
+        gen.emit()
         return fn
 
 
@@ -145,6 +148,8 @@ class FunctionGen:
         self.b = ir.IRBuilder(body)
         self.slots: dict[str, ir.Value] = {}
         self.loops: list[tuple[ir.Block, ir.Block]] = []
+        self.prologue: Any = None
+        self.program_def: Any = None
         self.sp = mg.di.subprogram(tf, program)
         fn.set_metadata("dbg", self.sp)
 
@@ -198,6 +203,8 @@ class FunctionGen:
         for arg, (name, t) in zip(self.fn.args, tf.params):
             arg.name = name + ".arg"
             self.store(arg, self.slots[name], t)
+        if self.prologue is not None:
+            self.prologue(self)
         self.block(tf.node.body)
         if not self.b.block.is_terminated:
             if self.program:
@@ -396,6 +403,8 @@ class FunctionGen:
 
     def read(self, e: ast.expr) -> ir.Value:
         """Read a field or element (probe-reading it from kernel memory when needed)."""
+        if getattr(e, "dataloc", False):
+            return self.dataloc(e)
         ptr = self.addr(e)
         if getattr(e, "space", "direct") == "kernel":
             tmp = self.alloca(e.ty, "kread")
@@ -404,6 +413,15 @@ class FunctionGen:
         if is_aggregate(e.ty):
             return ptr
         return self.load(ptr, e.ty)
+
+    def dataloc(self, e: ast.Attribute) -> ir.Value:
+        """A tracepoint's ``__data_loc``/``__rel_loc`` field: the address of its data."""
+        base = self.base_ptr(e.value)
+        loc = self.b.load(self.b.gep(base, [I64(e.field.offset)], source_etype=I8), typ=I32)
+        off = self.b.zext(self.b.and_(loc, I32(0xFFFF)), I64)
+        if e.field.dataloc == "rel":
+            off = self.b.add(off, I64(e.field.offset + 4))
+        return self.b.gep(base, [off], source_etype=I8)
 
     def probe_read(self, dst: ir.Value, size: int, src: ir.Value, space: str) -> ir.Value:
         from ..helpers.registry import helper_by_name
@@ -438,6 +456,8 @@ class FunctionGen:
         return self.addr(base) if isinstance(base, (ast.Name, ast.Attribute, ast.Subscript)) else self.gen(base)
 
     def element(self, e: ast.Subscript) -> ir.Value:
+        if getattr(e, "deref", False):
+            return self.gen(e.value)
         base_ty = e.value.ty.target if isinstance(e.value.ty, T.PtrType) else e.value.ty
         base = self.base_ptr(e.value)
         esize = base_ty.elem.size

@@ -81,7 +81,8 @@ class DebugInfo:
                 cname = "unsigned " + cname
             d = self.basic(cname, t.size, "DW_ATE_signed" if t.signed else "DW_ATE_unsigned")
         elif isinstance(t, T.PtrType):
-            d = self.pointer(self.type(t.target) if not isinstance(t.target, T.PtrType) else None)
+            opaque = isinstance(t.target, T.PtrType) or getattr(t.target, "kernel", False)
+            d = self.pointer(None if opaque else self.type(t.target))
         elif isinstance(t, T.ArrayType):
             d = self.array(self.type(t.elem), t.n, t.size)
         elif isinstance(t, T.StructType):

@@ -163,6 +163,8 @@ class Frame:
         base = self.eval(e.value)
         if isinstance(e, ast.Attribute):
             return base, e.field.name
+        if getattr(e, "deref", False):
+            return base, "value" if isinstance(base, ctypes._SimpleCData) else ""
         at = e.value.ty.target if isinstance(e.value.ty, T.PtrType) else e.value.ty
         idx = self.value(e.slice, T.u64) if not isinstance(e.slice.static, int) else e.slice.static
         return base, (idx if idx < at.n else None)
@@ -173,7 +175,13 @@ class Frame:
         obj, key = self._container(e)
         if key is None:
             return _zero(e.ty)
+        if key == "":
+            return obj
+        if _aggregate(e.ty) and isinstance(key, str):   # a view, not ctypes' bytes conversion
+            return e.ty.ctype.from_buffer(obj, e.field.offset)
         v = getattr(obj, key) if isinstance(key, str) else obj[key]
+        if isinstance(v, bytes):   # an element of a char array
+            return v[0] if v else 0
         return int(v) if isinstance(v, (bool, int)) else v
 
     def place_set(self, e: ast.expr, v: Any) -> None:
@@ -183,8 +191,12 @@ class Frame:
         obj, key = self._container(e)
         if key is None:
             return
-        if isinstance(key, str):
+        if key == "":
+            ctypes.memmove(ctypes.addressof(obj), ctypes.addressof(v), e.ty.size)
+        elif isinstance(key, str):
             setattr(obj, key, v)
+        elif isinstance(obj, ctypes.Array) and obj._type_ is ctypes.c_char:
+            obj[key] = bytes([v])
         else:
             obj[key] = v
 

@@ -322,6 +322,9 @@ class Typer:
             e.ty = self.locals[e.id]
             return
         obj = self.lookup_global(e)
+        from ..maps import MapDecl
+        if isinstance(obj, MapDecl):
+            obj.bind_name(e.id)
         self.set_static(e, obj)
 
     def set_static(self, e: ast.expr, obj: Any) -> None:
@@ -358,10 +361,14 @@ class Typer:
             e.field = f
             ft = f.type
             space = base.ty.space if isinstance(base.ty, T.PtrType) else getattr(base, "space", "direct")
+            if space == "user":
+                raise self.err(e, f"{ast.unparse(base)} points into user memory, which BPF code cannot "
+                               "read directly", "copy it first: `bpf.probe_read_user(buf, ptr)`")
             e.space = space
-            if isinstance(ft, T.PtrType) and space == "kernel" and ft.space == "direct":
-                ft = T.PtrType(ft.target, "kernel")
+            if isinstance(ft, T.PtrType) and space in ("kernel", "btf") and ft.space in ("direct", "kernel", "btf"):
+                ft = T.PtrType(ft.target, space)
             e.ty = ft
+            e.dataloc = getattr(f, "dataloc", False)
             return
         raise self.err(e, f"a {st} has no attribute {e.attr!r}")
 
@@ -371,6 +378,9 @@ class Typer:
         base = e.value
         if base.static is not NOSTATIC:
             if isinstance(base.static, MapDecl):
+                if not base.static.subscript:
+                    raise self.err(e, f"{type(base.static).__name__} maps cannot be indexed",
+                                   "methods: " + ", ".join(sorted(base.static.methods())))
                 self.expr(e.slice)
                 self.check_assignable(e.slice, base.static.key_type)
                 e.ty = base.static.value_type
@@ -386,6 +396,9 @@ class Typer:
         at = base.ty
         if isinstance(at, T.PtrType):
             at = at.target
+            if not isinstance(at, T.ArrayType):
+                self.deref(e, base)
+                return
         if not isinstance(at, T.ArrayType):
             raise self.err(e, f"a {base.ty} cannot be indexed")
         self.expr(e.slice)
@@ -399,6 +412,20 @@ class Typer:
             raise self.err(e.slice, f"an index must be an integer, not {e.slice.ty}")
         e.space = base.ty.space if isinstance(base.ty, T.PtrType) else getattr(base, "space", "direct")
         e.ty = at.elem
+
+    def deref(self, e: ast.Subscript, base: ast.expr) -> None:
+        """``p[0]``: the value a pointer to a scalar or struct points at."""
+        self.expr(e.slice)
+        if e.slice.static != 0 or e.slice.ty is not None:
+            raise self.err(e.slice, "a pointer to a single value is read with p[0]",
+                           "declare it as a Ptr[Array[T, n]] to index further")
+        if base.ty.space == "user":
+            raise self.err(e, "user memory cannot be read directly",
+                           "copy it with bpf.probe_read_user(buf, ptr) first")
+        e.deref = True
+        e.slice.ty = T.u64
+        e.space = base.ty.space
+        e.ty = base.ty.target
 
     def static_value(self, e: ast.expr) -> Any:
         if isinstance(e, ast.Tuple):

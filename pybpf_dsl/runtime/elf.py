@@ -13,6 +13,7 @@ from __future__ import annotations
 import io
 import struct
 from dataclasses import dataclass, field
+from typing import Any
 
 from elftools.common.exceptions import ELFError
 from elftools.construct import ConstructError
@@ -20,6 +21,7 @@ from elftools.elf.elffile import ELFFile
 from elftools.elf.relocation import RelocationSection
 from elftools.elf.sections import SymbolTableSection
 
+from ..ctypes_bridge import ctype_for
 from ..errors import ObjectFormatError
 from .btf import BTF, Kind
 from .btf_ext import CoreRelo, FuncInfo, LineInfo, SectionExt, parse_btf_ext
@@ -76,6 +78,8 @@ class _Reloc:
 
 
 class _Parser:
+    """Reads one ELF object: sections, symbols, and the pieces each step of :func:`_build` needs."""
+
     def __init__(self, data: bytes, name: str) -> None:
         self.name = name
         self.elf = ELFFile(io.BytesIO(data))
@@ -104,6 +108,7 @@ class _Parser:
         return self.sections[index]
 
     def symbol(self, index: int, what: str) -> object:
+        """Symbol ``index``, which ``what`` refers to; a bad index is a malformed object."""
         if not 0 <= index < len(self.symbols):
             raise ObjectFormatError(f"{self.name}: {what} refers to symbol {index}, which does not exist")
         return self.symbols[index]
@@ -181,7 +186,7 @@ class _Parser:
                 sec.name, MapType.ARRAY, 4, sec["sh_size"], 1,
                 flags=BPF_F_MMAPABLE | (BPF_F_RDONLY_PROG if readonly else 0),
                 btf_value_type_id=value_id, data=self.section_data(index), freeze=readonly,
-                extra={"section": sec.name})
+                value_type=_ctype(btf, value_id), extra={"section": sec.name})
         return maps
 
     def legacy_maps(self) -> dict[str, MapSpec]:
@@ -299,6 +304,16 @@ class _Parser:
         raise ObjectFormatError(f"{self.name}: no map symbol at offset {offset} of {self.sections[shndx].name}")
 
 
+def _ctype(btf: BTF | None, type_id: int) -> Any:
+    """The ctypes type tables decode entries with; None (raw bytes) when BTF cannot say."""
+    if btf is None or not type_id:
+        return None
+    try:
+        return ctype_for(btf, type_id)
+    except TypeError:
+        return None
+
+
 def _map_type(value: int, name: str) -> MapType:
     try:
         return MapType(value)
@@ -339,6 +354,7 @@ def _btf_map_def(btf: BTF, name: str, type_id: int) -> MapSpec:
     if "type" not in fields:
         raise ObjectFormatError(f"map {name!r}: definition has no type")
     map_type = _map_type(fields["type"], name)
+    key_type, value_type = _ctype(btf, key_id), _ctype(btf, value_id)
     if map_type in _NO_BTF_KV:
         key_id = value_id = 0
     if key_size is None:
@@ -355,7 +371,8 @@ def _btf_map_def(btf: BTF, name: str, type_id: int) -> MapSpec:
     return MapSpec(name, map_type, key_size, value_size, fields.get("max_entries", 0),
                    flags=fields.get("map_flags", 0), inner=inner, pinning=pinning,
                    numa_node=fields.get("numa_node", 0), map_extra=fields.get("map_extra", 0),
-                   btf_key_type_id=key_id, btf_value_type_id=value_id, extra={"section": ".maps"})
+                   btf_key_type_id=key_id, btf_value_type_id=value_id, key_type=key_type,
+                   value_type=value_type, extra={"section": ".maps"})
 
 
 class _Linker:

@@ -455,30 +455,52 @@ _RTLD_LAZY, _RTLD_NOLOAD = 0x1, 0x4
 def _resolve_ifunc(elf: ElfFile, name: str) -> int | None:
     """Virtual address (in ``elf``'s layout) of the implementation an IFUNC resolves to.
 
-    Looks the symbol up through the dynamic loader in this process (loading
-    the library if this process does not have it yet) and maps the address
-    back to the file through /proc/self/maps.  None for executables, which
-    cannot be loaded twice.
+    Asks the dynamic loader of this process (same CPU, so the same choice as
+    in the traced process) and maps the address back to the file through
+    /proc/self/maps.  The library used is ``elf`` itself if loaded, else a
+    loaded copy with the same build id (a container's libc), else ``elf``
+    loaded now (never a second C library or dynamic loader).  None for
+    executables, which cannot be loaded twice.
     """
     if elf.type != ET_DYN:
         return None
-    try:
-        lib = ctypes.CDLL(elf.path, mode=_RTLD_LAZY | _RTLD_NOLOAD)
-    except OSError:
-        try:
-            lib = ctypes.CDLL(elf.path, mode=_RTLD_LAZY | os.RTLD_LOCAL)
-        except OSError:
+    lib_path = _loaded_twin(elf)
+    mode = _RTLD_LAZY | _RTLD_NOLOAD
+    if lib_path is None:
+        base = os.path.basename(elf.path)
+        if base.startswith(("libc.so", "libc-", "ld-linux", "ld64.so")):
             return None
+        lib_path, mode = elf.path, _RTLD_LAZY | os.RTLD_LOCAL
     try:
-        addr = ctypes.cast(getattr(lib, name), ctypes.c_void_p).value
-    except AttributeError:
+        addr = ctypes.cast(getattr(ctypes.CDLL(lib_path, mode=mode), name), ctypes.c_void_p).value
+    except (OSError, AttributeError):
         return None
     if addr is None:
         return None
-    want = os.stat(elf.path)
+    want = os.stat(lib_path).st_ino
     for m in proc_maps("self"):
-        if m.start <= addr < m.end and m.inode == want.st_ino:
+        if m.start <= addr < m.end and m.inode == want:
             return elf.offset_to_vaddr(addr - m.start + m.offset)
+    return None
+
+
+def _loaded_twin(elf: ElfFile) -> str | None:
+    """A path this process has loaded with the same content as ``elf`` (itself or a build-id twin)."""
+    try:
+        ctypes.CDLL(elf.path, mode=_RTLD_LAZY | _RTLD_NOLOAD)
+        return elf.path
+    except OSError:
+        pass
+    bid = elf.build_id
+    if bid is None:
+        return None
+    for path in {m.path for m in proc_maps("self") if m.executable and m.path.startswith("/")}:
+        try:
+            if open_elf(path).build_id == bid:
+                ctypes.CDLL(path, mode=_RTLD_LAZY | _RTLD_NOLOAD)
+                return path
+        except (OSError, ObjectFormatError):
+            continue
     return None
 
 
@@ -611,7 +633,9 @@ def find_library(name: str | bytes, pid: int = 0) -> str | None:
             return None
         for m in maps:
             base = os.path.basename(m.path)
-            if m.path.startswith("/") and base.startswith(stems) and ".so" in base:
+            # code the loader mapped: executable and private (not someone's mmap of the file)
+            if (m.executable and m.perms.endswith("p") and m.path.startswith("/")
+                    and base.startswith(stems) and ".so" in base):
                 return proc_path(pid, m.path.removesuffix(" (deleted)"))
         return None
     prefix = name if name.startswith("lib") else f"lib{name}.so"

@@ -36,11 +36,11 @@ PERCPU_TYPES = frozenset({MapType.PERCPU_HASH, MapType.PERCPU_ARRAY, MapType.LRU
                           MapType.PERCPU_CGROUP_STORAGE})
 _MAP_IN_MAP = frozenset({MapType.ARRAY_OF_MAPS, MapType.HASH_OF_MAPS})
 
-_LOOKUP = Cmd.MAP_LOOKUP_ELEM
-_UPDATE = Cmd.MAP_UPDATE_ELEM
-_DELETE = Cmd.MAP_DELETE_ELEM
-_NEXT = Cmd.MAP_GET_NEXT_KEY
-_POP = Cmd.MAP_LOOKUP_AND_DELETE_ELEM
+_LOOKUP = int(Cmd.MAP_LOOKUP_ELEM)
+_UPDATE = int(Cmd.MAP_UPDATE_ELEM)
+_DELETE = int(Cmd.MAP_DELETE_ELEM)
+_NEXT = int(Cmd.MAP_GET_NEXT_KEY)
+_POP = int(Cmd.MAP_LOOKUP_AND_DELETE_ELEM)
 _elem_call = syscall.elem_call
 _addressof = ctypes.addressof
 _c_char_p = ctypes.c_char_p

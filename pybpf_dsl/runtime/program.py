@@ -199,6 +199,7 @@ class ProgramSpec:
 
     @property
     def insn_count(self) -> int:
+        """Number of 8-byte instruction slots."""
         return len(self.insns) // 8
 
     def with_type(self, prog_type: ProgType, attach_type: AttachType | None = None,
@@ -220,13 +221,16 @@ class Program:
         self.attach_btf_id = attach_btf_id
 
     def fileno(self) -> int:
+        """The program's file descriptor."""
         return self.fd.fileno()
 
     def close(self) -> None:
+        """Release the program (idempotent); attachments holding it keep it alive in the kernel."""
         self.fd.close()
 
     @property
     def closed(self) -> bool:
+        """True once :meth:`close` ran."""
         return self.fd.closed
 
     def __enter__(self) -> "Program":

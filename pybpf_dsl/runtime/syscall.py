@@ -9,6 +9,7 @@ command, the errno and a hint when the kernel says no.
 from __future__ import annotations
 
 import errno as _errno
+import struct
 from typing import Iterator
 
 from ..errors import syscall_error
@@ -133,20 +134,27 @@ def map_freeze(map_fd: int) -> None:
     bpf(Cmd.MAP_FREEZE, attr)
 
 
-_SYS_BPF = ffi.cast("long", uapi.SYS_bpf)
-_ELEM_ATTR_SIZE = ffi.cast("unsigned int", ffi.sizeof("struct map_elem_attr"))
-_CMD_ARG = {cmd: ffi.cast("int", cmd) for cmd in Cmd}
+# The hot path calls syscall(2) through a fixed prototype (cffi's variadic
+# calls rebuild the call interface each time; glibc's syscall() is plain
+# register shuffling, so the non-variadic call is exact on x86_64 and
+# aarch64), with the attribute packed into a bytes object: the ELEM commands
+# only read it, and cffi passes bytes to ``char *`` without copying.
+_syscall_bytes = ffi.cast("long (*)(long, long, char *, unsigned long)",
+                          ffi.addressof(libc, "syscall"))
+_pack_elem = struct.Struct("<IIQQQ").pack
+_ELEM_ATTR_SIZE = ffi.sizeof("struct map_elem_attr")
+_NR_BPF = uapi.SYS_bpf
 
 
-def elem_call(cmd: Cmd, map_fd: int, key: int, value: int, flags: int = 0) -> int:
-    """One BPF_MAP_*_ELEM command on raw addresses, for hot paths.
+def elem_call(cmd: int, map_fd: int, key: int, value: int, flags: int = 0) -> int:
+    """One BPF_MAP_{LOOKUP,UPDATE,DELETE,LOOKUP_AND_DELETE}_ELEM or GET_NEXT_KEY on raw addresses.
 
-    ``key`` and ``value`` are addresses (0 for NULL).  Returns 0 on success
-    or the errno, without raising, so callers decide what ENOENT means and
-    build the error message themselves (:func:`~pybpf_dsl.errors.syscall_error`).
+    For hot paths: ``key`` and ``value`` are addresses (0 for NULL), ``cmd``
+    a plain int (enum members convert slowly).  Returns 0 on success or the
+    errno, without raising, so callers decide what ENOENT means and build
+    the message themselves (:func:`~pybpf_dsl.errors.syscall_error`).
     """
-    attr = ffi.new("struct map_elem_attr *", (map_fd, 0, key, value, flags))
-    if libc.syscall(_SYS_BPF, _CMD_ARG[cmd], attr, _ELEM_ATTR_SIZE) < 0:
+    if _syscall_bytes(_NR_BPF, cmd, _pack_elem(map_fd, 0, key, value, flags), _ELEM_ATTR_SIZE) < 0:
         return ffi.errno
     return 0
 

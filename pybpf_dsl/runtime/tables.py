@@ -26,10 +26,11 @@ from collections.abc import MutableMapping
 from functools import reduce
 from typing import Any, Callable, Iterator
 
-from ..errors import SyscallError
+from ..errors import SyscallError, syscall_error
 from . import histogram
 from .cpus import num_possible_cpus
 from .maps import PERCPU_TYPES, Map, percpu_slot_size
+from .syscall import elem_call as _elem_call
 from .uapi import Cmd, MapType
 
 __all__ = [
@@ -40,6 +41,8 @@ __all__ = [
     "LocalStorage", "BloomFilter", "default_ctype",
 ]
 
+_LOOKUP, _UPDATE = int(Cmd.MAP_LOOKUP_ELEM), int(Cmd.MAP_UPDATE_ELEM)
+_addressof = ct.addressof
 _CHUNK = 8192                 # entries per batch syscall
 _NO_BATCH = frozenset({_errno.EINVAL, _errno.EOPNOTSUPP, 524})   # 524: ENOTSUPP
 _BATCH_TYPES = frozenset({MapType.HASH, MapType.ARRAY, MapType.PERCPU_HASH, MapType.PERCPU_ARRAY,
@@ -271,14 +274,21 @@ class TableBase(MutableMapping):
         return _scan(self.Leaf, leaf_str)
 
     # -- single elements
+    # The two per-entry hot paths call the syscall layer directly on ctypes addresses.
     def __getitem__(self, key: Any) -> Any:
         leaf = self.Leaf()
-        if not self.map.lookup(self._key(key), leaf):
-            raise KeyError(key)
+        err = _elem_call(_LOOKUP, self.map_fd, _addressof(self._key(key)), _addressof(leaf), 0)
+        if err:
+            if err == _errno.ENOENT:
+                raise KeyError(key)
+            raise syscall_error("BPF_MAP_LOOKUP_ELEM", err, f"looking up in table {self.name!r}")
         return leaf
 
     def __setitem__(self, key: Any, leaf: Any) -> None:
-        self.map.update(self._key(key), self._leaf(leaf))
+        err = _elem_call(_UPDATE, self.map_fd, _addressof(self._key(key)),
+                         _addressof(self._leaf(leaf)), 0)
+        if err:
+            raise syscall_error("BPF_MAP_UPDATE_ELEM", err, f"could not update table {self.name!r}")
 
     def __delitem__(self, key: Any) -> None:
         if not self.map.delete(self._key(key)):

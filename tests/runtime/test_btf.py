@@ -11,6 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from pybpf_dsl.ctypes_bridge import ctype_for
 from pybpf_dsl.errors import ObjectFormatError
 from pybpf_dsl.runtime.btf import BTF, HEADER, Kind, kernel_btf
 from pybpf_dsl.runtime.uapi import MapType
@@ -179,6 +180,10 @@ def _decode_everything(btf: BTF) -> None:
             btf.sizeof(t.id)
         except TypeError:
             pass  # functions, forward declarations, void have no size
+        try:
+            ctype_for(btf, t.id)
+        except TypeError:
+            pass  # no value layout (functions), or a layout ctypes cannot express
     btf.find_all("point")
 
 

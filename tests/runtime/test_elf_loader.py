@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes
 import os
 import shutil
 import struct
@@ -99,6 +100,8 @@ def test_parse_maps_programs_license(cc):
     btf = spec.btf
     assert btf.type_name(counts.btf_key_type_id) == "__u32"
     assert btf.type_name(counts.btf_value_type_id) == "__u64"
+    assert counts.key_type is ctypes.c_uint32 and counts.value_type is ctypes.c_uint64
+    assert [f[0] for f in spec.maps[".data"].value_type._fields_] == ["dat"]  # decodes by variable
     legacy = spec.maps["legacy"]
     assert (legacy.type, legacy.key_size, legacy.value_size, legacy.max_entries) == (MapType.ARRAY, 4, 8, 4)
     ro = spec.maps[".rodata"]
@@ -185,6 +188,65 @@ def test_core_relocations_against_kernel(cc, root):
             coll.load_program("missing")
         assert "no_such_struct" in " ".join(coll.core_notes["missing"])
         assert err.value.loc is not None and err.value.loc.file.endswith("prog.c")
+
+
+def test_callbacks_and_string_literals(cc, root):
+    obj = cc(r"""
+static long (*bpf_loop)(__u32 nr, void *callback_fn, void *callback_ctx, __u64 flags) = (void *) 181;
+static long (*bpf_snprintf)(char *str, __u32 size, const char *fmt, __u64 *data, __u32 len) = (void *) 165;
+static long add_index(__u32 i, void *ctx) { *(int *)ctx += i; return 0; }
+char out[16];
+SEC("syscall") int loop(void *ctx) { int sum = 0; bpf_loop(5, add_index, &sum, 0); return sum; }
+SEC("syscall") int fmt(void *ctx) {
+  __u64 args[1] = {42};
+  return bpf_snprintf(out, sizeof(out), "v=%d!", args, sizeof(args));
+}
+char LICENSE[] SEC("license") = "GPL";
+""")
+    spec = parse_object(open(obj, "rb").read())
+    assert ".rodata.str1.1" in spec.maps  # string literals are a read-only data map
+    with load_object(obj) as coll:
+        assert coll.programs["loop"].test_run().retval == 0 + 1 + 2 + 3 + 4
+        assert coll.programs["fmt"].test_run().retval == len("v=42!") + 1
+        assert coll.maps[".bss"].get(bytes(4)).rstrip(b"\0") == b"v=42!"
+
+
+def test_core_anonymous_members_bitfields_and_flavours(cc, root):
+    obj = cc(r"""
+struct net_device;
+struct sk_buff___mine { unsigned char pkt_type:3; void *dev; unsigned int len; }
+  __attribute__((preserve_access_index));
+#define INFO(f, k) __builtin_preserve_field_info(((struct sk_buff___mine *)0)->f, k)
+SEC("syscall") int dev_off(void *ctx) { return INFO(dev, 0); }
+SEC("syscall") int len_off(void *ctx) { return INFO(len, 0); }
+SEC("syscall") int pkt_off(void *ctx) { return INFO(pkt_type, 0); }
+SEC("syscall") int pkt_size(void *ctx) { return INFO(pkt_type, 1); }
+SEC("syscall") int pkt_lshift(void *ctx) { return INFO(pkt_type, 4); }
+SEC("syscall") int pkt_rshift(void *ctx) { return INFO(pkt_type, 5); }
+char LICENSE[] SEC("license") = "GPL";
+""")
+    btf = kernel_btf()
+    skb = btf.find("sk_buff", Kind.STRUCT)
+    found = {}
+
+    def walk(t, base):
+        for m in t.members:
+            inner = btf.resolve(m.type_id)
+            if m.name:
+                found.setdefault(m.name, (base + m.bit_offset, m.bitfield_size))
+            elif inner.kind in (Kind.STRUCT, Kind.UNION):
+                walk(inner, base + m.bit_offset)
+    walk(skb, 0)
+    pkt_bit, pkt_bits = found["pkt_type"]
+    assert pkt_bits == 3
+    with load_object(obj) as coll:
+        run = {name: p.test_run().retval for name, p in coll.programs.items()}
+    assert run["dev_off"] == found["dev"][0] // 8       # 'dev' sits in anonymous unions
+    assert run["len_off"] == found["len"][0] // 8
+    load_off, load_size = run["pkt_off"], run["pkt_size"]
+    assert load_off * 8 <= pkt_bit and pkt_bit + 3 <= (load_off + load_size) * 8
+    assert run["pkt_lshift"] == 64 - (pkt_bit + 3 - load_off * 8)
+    assert run["pkt_rshift"] == 64 - 3
 
 
 def test_verifier_error_names_file_and_line(cc, root):
@@ -327,9 +389,10 @@ def test_section_names(section, ptype, attach, target):
     assert (d.prog_type, d.attach_type, got_target) == (ptype, attach, target)
 
 
-def test_unknown_section_is_none():
-    assert section_def("kprobe") is None or section_def("my_section") is None
+def test_bare_and_unknown_sections():
+    assert section_def("kprobe") == (section_def("kprobe/x")[0], "")
     assert section_def("my_section") is None
+    assert section_def("kprobe_extra") is None  # a prefix only counts when followed by '/'
 
 
 _VALID_OBJ: dict[str, bytes] = {}
@@ -351,3 +414,23 @@ def test_malformed_objects_raise_object_format_error(cc, data):
         parse_object(bytes(blob))
     except ObjectFormatError:
         pass
+
+
+def test_btf_rejection_carries_the_kernel_reason(root):
+    from pybpf_dsl.runtime.loader import load_btf
+    strings = b"\0x\0"
+    types = struct.pack("<IIII", 1, 1 << 24, 4, 64)  # INT "x": 64 bits in a 4-byte type
+    blob = struct.pack("<HBBIIIII", 0xEB9F, 1, 0, 24, 0, len(types), len(types), len(strings))
+    with pytest.raises(SyscallError, match="BPF_BTF_LOAD") as err:
+        load_btf(blob + types + strings)
+    assert "loading program BTF" in str(err.value)
+
+
+def test_failing_instruction_maps_to_line_info():
+    from pybpf_dsl.runtime.btf_ext import LineInfo
+    from pybpf_dsl.runtime.program import ProgramSpec, failing_insn, source_location
+    log = "0: (b7) r0 = 0\n; x @ a.c:3\n5: (61) r1 = *(u32 *)(r0 +0)\nR0 invalid mem access 'scalar'\n"
+    assert failing_insn(log) == 5
+    assert failing_insn("no instructions here") is None
+    spec = ProgramSpec("p", "syscall", ProgType.SYSCALL, b"", btf=None)
+    assert source_location(spec, 5) == (None, None)

@@ -87,6 +87,15 @@ def test_ifunc_resolves_to_the_implementation_in_use():
     assert open_elf(LIBC).vaddr_to_offset(resolver.value) != loc.offset
 
 
+def test_ifunc_in_a_copy_of_libc_uses_the_loaded_twin(tmp_path):
+    """A container's libc (same build, other path) resolves without loading a second libc."""
+    copy = tmp_path / "libc.so.6"
+    shutil.copy(LIBC, copy)
+    loc = resolve_symbol(str(copy), "strlen")
+    assert loc.ifunc and loc.offset == resolve_symbol(LIBC, "strlen").offset
+    assert not any(m.path == str(copy) for m in proc_maps("self") if m.perms.endswith("p"))
+
+
 def test_versioned_symbols_prefer_the_default_version():
     syms = open_elf(LIBC).by_name("memcpy")
     loc = resolve_symbol(LIBC, "memcpy")

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from pybpf_dsl.errors import ObjectFormatError
 from pybpf_dsl.runtime import elfsyms
+from pybpf_dsl.runtime.uapi import AttachType
 from pybpf_dsl.runtime.attach.usdt import USDT, USDTException, attach_usdt
 from pybpf_dsl.runtime.usdt import (PT_REGS_OFFSETS, UsdtLocation, file_probes, find_probe, parse_arg,
                                     parse_args, parse_stapsdt_desc, readarg_c)
@@ -181,7 +182,8 @@ def _stop(child: subprocess.Popen) -> None:
 
 @needs_python
 @pytest.mark.usefixtures("root")
-def test_semaphore_guarded_probe_with_memory_argument():
+@pytest.mark.parametrize("attach_type", [0, AttachType.TRACE_UPROBE_MULTI], ids=["perf", "multi"])
+def test_semaphore_guarded_probe_with_memory_argument(attach_type):
     """gc__start is guarded by a semaphore; its argument is -4@112(%rsp)."""
     probe = find_probe(file_probes(PYTHON), "python:gc__start")[0]
     arg = probe.locations[0].args[0]
@@ -189,10 +191,12 @@ def test_semaphore_guarded_probe_with_memory_argument():
     child = _python_child("import gc\nfor g in (0, 1, 2): gc.collect(g)")
     try:
         with new_array() as m, counting_prog(m, child.pid, value_mem=(arg.reg_offset, arg.offset),
-                                             value_size=arg.size, record_cookie=True) as prog:
+                                             value_size=arg.size, record_cookie=True,
+                                             expected_attach_type=attach_type) as prog:
             assert _semaphore(child.pid, probe.semaphore) == 0
             with attach_usdt(prog, PYTHON, "python", "gc__start", pid=child.pid) as link:
                 assert link.kind == "usdt"
+                assert len(link.fds) == (1 if attach_type else 2 * probe.num_locations)
                 assert _semaphore(child.pid, probe.semaphore) == 1
                 _finish(child)
             assert _semaphore(child.pid, probe.semaphore) == 0

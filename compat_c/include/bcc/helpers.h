@@ -273,7 +273,8 @@ struct bpf_stacktrace_buildid { struct bpf_stack_build_id trace[127]; };
 #undef BPF_CPUMAP
 #define BPF_DEVMAP(_name, _max) __BCC_REDIRECT_TABLE(BPF_MAP_TYPE_DEVMAP, int, int, _name, _max)
 #define BPF_CPUMAP(_name, _max) __BCC_REDIRECT_TABLE(BPF_MAP_TYPE_CPUMAP, u32, u32, _name, _max)
-#define BPF_XSKMAP(_name, _max) __BCC_REDIRECT_TABLE(BPF_MAP_TYPE_XSKMAP, u32, u32, _name, _max)
+#define BPF_XSKMAP(_name, _max, ...) __BCC_REDIRECT_TABLE(BPF_MAP_TYPE_XSKMAP, u32, u32, _name, _max) \
+  __VA_OPT__(__BCC_NOTE(pinned, _name, __VA_ARGS__))
 
 /* Cgroup arrays. */
 #undef BPF_CGROUP_ARRAY

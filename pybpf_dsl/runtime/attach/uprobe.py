@@ -23,8 +23,8 @@ from ..fd import FD
 from ..uapi import AttachType, ffi
 from .link import Link
 
-__all__ = ["attach_uprobe", "attach_uprobe_regex", "attach_uprobe_offsets", "open_uprobes", "uprobe_pmu",
-           "uprobe_perf_attr", "prog_fd_of"]
+__all__ = ["attach_uprobe", "attach_uprobe_regex", "attach_uprobe_offsets", "uprobe_fds",
+           "open_uprobes", "uprobe_pmu", "uprobe_perf_attr", "prog_fd_of"]
 
 _PMU_DIR = "/sys/bus/event_source/devices/uprobe"
 
@@ -165,22 +165,34 @@ def attach_uprobe_offsets(prog: Any, path: str, offsets: Sequence[int], *, pid: 
     tries the link and falls back when the kernel or the program cannot use
     it.  All or nothing: on failure every probe already made is removed.
     """
+    fds = uprobe_fds(prog, path, offsets, pid=pid, retprobe=retprobe,
+                     ref_ctr_offsets=ref_ctr_offsets, cookies=cookies, multi=multi, target=target)
+    return Link("uretprobe" if retprobe else "uprobe", target or path, fds)
+
+
+def uprobe_fds(prog: Any, path: str, offsets: Sequence[int], *, pid: int = -1,
+               retprobe: bool = False, ref_ctr_offsets: Sequence[int] = (),
+               cookies: Sequence[int] = (), multi: bool | None = None,
+               target: str | None = None) -> list[FD]:
+    """The FDs of :func:`attach_uprobe_offsets` (for callers that combine several binaries).
+
+    Prefer a uprobe_multi link for many probes: the kernel detaches a perf
+    uprobe with one RCU grace period each (~80 ms on 6.18), a link all at once.
+    """
     prog_fd = prog_fd_of(prog)
     refs = list(ref_ctr_offsets) or [0] * len(offsets)
     cks = list(cookies) or [0] * len(offsets)
     if not (len(refs) == len(cks) == len(offsets)):
         raise ValueError("offsets, ref_ctr_offsets and cookies must have the same length")
-    kind = "uretprobe" if retprobe else "uprobe"
     target = target or path
     if multi is not False:
         try:
-            fd = _uprobe_multi_link(prog_fd, path, offsets, refs, cks, pid, retprobe, target)
-            return Link(kind, target, [fd])
+            return [_uprobe_multi_link(prog_fd, path, offsets, refs, cks, pid, retprobe, target)]
         except SyscallError as e:
             if multi or e.errno not in (_errno.EINVAL, _errno.EOPNOTSUPP, 524, _errno.ENOSYS):
                 raise
-    return Link(kind, target, open_uprobes(prog_fd, path, offsets, pid=pid, retprobe=retprobe,
-                                           ref_ctr_offsets=refs, cookies=cks, target=target))
+    return open_uprobes(prog_fd, path, offsets, pid=pid, retprobe=retprobe,
+                        ref_ctr_offsets=refs, cookies=cks, target=target)
 
 
 def open_uprobes(prog: Any, path: str, offsets: Sequence[int], *, pid: int = -1,

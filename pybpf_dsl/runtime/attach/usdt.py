@@ -26,7 +26,7 @@ from ..fd import FD
 from ..uapi import ProgType
 from ..usdt import UsdtLocation, UsdtProbe, file_probes, find_probe, process_probes, readarg_c
 from .link import Link
-from .uprobe import open_uprobes
+from .uprobe import uprobe_fds
 
 __all__ = ["attach_usdt", "attach_probe_locations", "USDT", "USDTException"]
 
@@ -43,17 +43,21 @@ def _probes_for(binary_or_pid: str | bytes | int, pid: int) -> tuple[list[UsdtPr
 
 
 def attach_probe_locations(prog: Any, probes: list[UsdtProbe], pid: int = -1,
-                           target: str = "") -> Link:
-    """Attach ``prog`` at every location of ``probes``; cookie = index over all their locations."""
+                           target: str = "", multi: bool | None = None) -> Link:
+    """Attach ``prog`` at every location of ``probes``; cookie = index over all their locations.
+
+    ``multi`` as in :func:`~.uprobe.uprobe_fds`: a program loaded with
+    expected_attach_type TRACE_UPROBE_MULTI gets one link per binary.
+    """
     fds: list[FD] = []
     index = 0
     try:
         for probe in probes:
             n = probe.num_locations
-            fds += open_uprobes(prog, probe.path, [loc.offset for loc in probe.locations], pid=pid,
-                                ref_ctr_offsets=[loc.ref_ctr_offset for loc in probe.locations],
-                                cookies=list(range(index, index + n)),
-                                target=f"{probe.path}:{probe.short_name()}")
+            fds += uprobe_fds(prog, probe.path, [loc.offset for loc in probe.locations], pid=pid,
+                              ref_ctr_offsets=[loc.ref_ctr_offset for loc in probe.locations],
+                              cookies=list(range(index, index + n)), multi=multi,
+                              target=f"{probe.path}:{probe.short_name()}")
             index += n
     except BaseException:
         for fd in fds:
@@ -63,12 +67,13 @@ def attach_probe_locations(prog: Any, probes: list[UsdtProbe], pid: int = -1,
 
 
 def attach_usdt(prog: Any, binary_or_pid: str | bytes | int, provider: str, name: str,
-                pid: int = -1) -> Link:
+                pid: int = -1, multi: bool | None = None) -> Link:
     """Attach a KPROBE-type program to every location of USDT probe ``provider:name``.
 
     ``binary_or_pid`` is a path, library or command name, or a pid (then
     every binary that process has mapped is searched, and only it is
-    traced).  ``pid`` restricts a binary's probe to one process.
+    traced).  ``pid`` restricts a binary's probe to one process.  ``multi``:
+    see :func:`attach_probe_locations`.
     """
     probes, pid = _probes_for(binary_or_pid, pid)
     found = find_probe(probes, f"{provider}:{name}")
@@ -77,7 +82,7 @@ def attach_usdt(prog: Any, binary_or_pid: str | bytes | int, provider: str, name
         hint = f"; it has {', '.join(known[:8])}{'...' if len(known) > 8 else ''}" if known else \
             "; it has no USDT probes (built without --enable-dtrace / sys/sdt.h?)"
         raise USDTException(f"no USDT probe {provider}:{name} in {binary_or_pid}{hint}")
-    return attach_probe_locations(prog, found, pid, f"{binary_or_pid}:{provider}:{name}")
+    return attach_probe_locations(prog, found, pid, f"{binary_or_pid}:{provider}:{name}", multi)
 
 
 class USDT:

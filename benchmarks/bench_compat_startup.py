@@ -1,0 +1,80 @@
+"""compat_c start-up: process start to an attached one-map tracepoint program.
+
+Runs a fresh Python process per sample that compiles a bcc C program
+(BPF_HASH + TRACEPOINT_PROBE), loads it and attaches it, and reports the
+median wall time and the peak RSS of the process and its compiler.  Three
+situations:
+
+* first   - empty cache: the per-kernel prelude and its PCH are generated;
+* cold    - prelude cached, program never seen: clang runs;
+* cached  - the same program again: the object comes from the cache.
+
+bcc 0.26 on this machine (measured separately, see kernel-facts.md): 458 ms
+median, 422 ms of it in clang, 130 MiB peak.
+
+    sudo python3 benchmarks/bench_compat_startup.py [--runs 7]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+CHILD = r"""
+import os, resource, sys, time, json
+t0 = float(sys.argv[1])
+from compat_c.frontend import compile_c
+from pybpf_dsl.runtime.loader import load_object
+from pybpf_dsl.runtime.attach.tracepoint import attach_tracepoint
+src = '''
+BPF_HASH(counts, u32, u64);
+TRACEPOINT_PROBE(raw_syscalls, sys_enter) {
+    u32 pid = bpf_get_current_pid_tgid() >> 32;
+    counts.increment(pid);
+    return 0;
+}
+'''
+obj = compile_c(src + '// variant ' + sys.argv[2])
+t_obj = time.time()
+coll = load_object(obj.data)
+link = attach_tracepoint(coll.programs["tracepoint__raw_syscalls__sys_enter"], "raw_syscalls", "sys_enter")
+t1 = time.time()
+link.close(); coll.close()
+rss = max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+print(json.dumps({"ms": (t1 - t0) * 1000, "obj_ms": (t_obj - t0) * 1000, "cached": obj.cached, "rss_mib": rss / 1024}))
+"""
+
+
+def sample(variant: str, env: dict[str, str]) -> dict:
+    out = subprocess.run([sys.executable, "-c", CHILD, str(time.time()), variant],
+                         capture_output=True, text=True, env=env, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--runs", type=int, default=7)
+    args = ap.parse_args()
+    results = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        env = dict(os.environ, PYBPF_CACHE_DIR=tmp)
+        results["first"] = [sample("first", env)]
+        results["cold"] = [sample(f"cold-{i}-{time.time()}", env) for i in range(args.runs)]
+        sample("cached", env)
+        results["cached"] = [sample("cached", env) for _ in range(args.runs)]
+    for name, rows in results.items():
+        ms = statistics.median(r["ms"] for r in rows)
+        obj_ms = statistics.median(r["obj_ms"] for r in rows)
+        rss = max(r["rss_mib"] for r in rows)
+        print(f"{name:7s} object ready {obj_ms:7.1f} ms   attached {ms:7.1f} ms   "
+              f"peak RSS {rss:6.1f} MiB   (median of {len(rows)})")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,182 @@
+"""compat_c's pieces without the kernel: compiler discovery, generators, parsers."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from compat_c import debuginfo, gen_helper_table, kdefs, toolchain, tpstruct, vmlinux
+from pybpf_dsl.errors import NotSupported
+from pybpf_dsl.runtime.tracepoints import parse_format
+
+
+def test_missing_compiler_is_one_clear_line(monkeypatch, tmp_path):
+    monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.delenv("BCC_CLANG", raising=False)
+    monkeypatch.setattr(toolchain, "_zig", lambda: None)
+    toolchain.find_compiler.cache_clear()
+    try:
+        with pytest.raises(NotSupported) as e:
+            toolchain.find_compiler()
+    finally:
+        toolchain.find_compiler.cache_clear()
+    assert "pip install ziglang" in str(e.value) and "\n" not in str(e.value)
+
+
+def test_explicit_compiler_that_does_not_run(monkeypatch, tmp_path):
+    fake = tmp_path / "clang"
+    fake.write_text("#!/bin/sh\nexit 1\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("BCC_CLANG", str(fake))
+    monkeypatch.setenv("PYBPF_CACHE_DIR", str(tmp_path / "cache"))
+    toolchain.find_compiler.cache_clear()
+    try:
+        with pytest.raises(NotSupported, match="BCC_CLANG"):
+            toolchain.find_compiler()
+    finally:
+        toolchain.find_compiler.cache_clear()
+
+
+def test_kdefs_skip_kernel_enumerators():
+    text = kdefs.render(["BPF_ANY", "IPPROTO_TCP"])
+    assert "#define TASK_COMM_LEN 16" in text
+    assert "#define PT_REGS_PARM1(x) ((x)->di)" in text
+    assert "BPF_ANY" not in text and "IPPROTO_TCP " not in text
+
+
+def test_helper_table_generator():
+    header = """
+ * void *bpf_map_lookup_elem(struct bpf_map *map, const void *key)
+ * 	Description
+ * long bpf_probe_read_kernel(void *dst, u32 size, const void *unsafe_ptr)
+#define ___BPF_FUNC_MAPPER(FN, ctx...)			\\
+	FN(unspec, 0, ##ctx)				\\
+	FN(map_lookup_elem, 1, ##ctx)			\\
+	FN(probe_read_kernel, 113, ##ctx)		\\
+	FN(brand_new, 300, ##ctx)			\\
+"""
+    rows = gen_helper_table.parse(header)
+    assert rows == [(1, "map_lookup_elem", "void *", "void *map, const void *key"),
+                    (113, "probe_read_kernel", "long", "void *dst, u32 size, const void *unsafe_ptr"),
+                    (300, "brand_new", "long", "...")]
+    namespace: dict = {}
+    exec(gen_helper_table.render(rows), namespace)
+    assert namespace["HELPERS"] == tuple(rows)
+
+
+FORMAT = """name: sys_enter_openat
+ID: 700
+format:
+\tfield:unsigned short common_type;\toffset:0;\tsize:2;\tsigned:0;
+\tfield:unsigned char common_flags;\toffset:2;\tsize:1;\tsigned:0;
+\tfield:unsigned char common_preempt_count;\toffset:3;\tsize:1;\tsigned:0;
+\tfield:int common_pid;\toffset:4;\tsize:4;\tsigned:1;
+
+\tfield:int __syscall_nr;\toffset:8;\tsize:4;\tsigned:1;
+\tfield:int dfd;\toffset:16;\tsize:8;\tsigned:0;
+\tfield:const char * filename;\toffset:24;\tsize:8;\tsigned:0;
+\tfield:char comm[16];\toffset:32;\tsize:16;\tsigned:0;
+\tfield:__data_loc char[] name;\toffset:48;\tsize:4;\tsigned:0;
+
+print fmt: "x"
+"""
+
+
+def test_tracepoint_struct_layout():
+    text = tpstruct.render(parse_format(FORMAT, "syscalls", "sys_enter_openat"))
+    assert text == ("struct tracepoint__syscalls__sys_enter_openat {\n  u64 __do_not_use__;\n"
+                    "  s32 __syscall_nr;\n  char __pad_0[4];\n  u64 dfd;\n  const char *filename;\n"
+                    "  char comm[16];\n  int data_loc_name;\n};\n")
+
+
+def test_used_tracepoints():
+    src = "TRACEPOINT_PROBE(sched, sched_switch) {}\nint tracepoint__block__block_rq_issue(void *a);"
+    assert tpstruct.used_tracepoints(src) == [("sched", "sched_switch"), ("block", "block_rq_issue")]
+
+
+_value = st.one_of(st.integers(-10**6, 10**6).map(str), st.from_regex(r"![0-9]{1,4}", fullmatch=True),
+                   st.text(st.characters(blacklist_characters='"\\\n', blacklist_categories=("Cs",)),
+                           max_size=12).map(lambda s: f'"{s}"'),
+                   st.just("!DIExpression(DW_OP_constu, 3, DW_OP_stack_value)"))
+
+
+@given(st.dictionaries(st.from_regex(r"[a-z][a-zA-Z]{0,8}", fullmatch=True), _value, max_size=6))
+@settings(max_examples=200)
+def test_parse_fields_round_trip(fields):
+    text = ", ".join(f"{k}: {v}" for k, v in fields.items())
+    assert debuginfo.parse_fields(text) == fields
+
+
+def test_describe_struct_from_metadata():
+    lines = [
+        '!1 = distinct !DICompositeType(tag: DW_TAG_structure_type, name: "ev", file: !9, size: 128, elements: !2)',
+        "!2 = !{!3, !5, !7}",
+        '!3 = !DIDerivedType(tag: DW_TAG_member, name: "pid", scope: !1, baseType: !4, size: 32)',
+        '!4 = !DIBasicType(name: "unsigned int", size: 32, encoding: DW_ATE_unsigned)',
+        '!5 = !DIDerivedType(tag: DW_TAG_member, name: "flag", scope: !1, baseType: !4, size: 3, '
+        'offset: 32, flags: DIFlagBitField, extraData: i64 32)',
+        '!7 = !DIDerivedType(tag: DW_TAG_member, name: "name", scope: !1, baseType: !8, size: 64, offset: 64)',
+        "!8 = !DICompositeType(tag: DW_TAG_array_type, baseType: !10, size: 64, elements: !11)",
+        '!10 = !DIBasicType(name: "char", size: 8, encoding: DW_ATE_signed_char)',
+        "!11 = !{!12}",
+        "!12 = !DISubrange(count: 8)",
+    ]
+    d = debuginfo.DebugInfo(lines).describe(1)
+    assert d["name"] == "ev" and d["size"] == 16
+    assert [(f["name"], f["offset"], f["bits"]) for f in d["fields"]] == [("pid", 0, 0), ("flag", 4, 3),
+                                                                            ("name", 8, 0)]
+    assert d["fields"][2]["type"]["len"] == 8
+    json.dumps(d)
+
+
+LAYOUTS = r"""
+struct inner { char c; long l; };
+struct bits { unsigned int a: 3, b: 9; unsigned char tail; int : 0; long long x: 40; };
+struct __attribute__((packed)) packed { char c; int i; short s; };
+struct outer {
+    int n;
+    union { int u; char uc[6]; };
+    struct { short s; struct inner in; } anon_named;
+    struct packed p;
+    struct bits bf;
+    struct inner *ptr;
+    void (*cb)(struct outer *, int);
+    char tail[3];
+} __attribute__((aligned(32)));
+enum __attribute__((packed)) small { SMALL_A = 1, SMALL_B = 2 };
+struct uses_enum { enum small e; char c; };
+struct outer o; struct uses_enum ue;
+"""
+
+
+def test_vmlinux_render_reproduces_layouts(tmp_path):
+    """Render BTF of known structs, then let clang check every size and offset."""
+    from elftools.elf.elffile import ELFFile
+
+    from pybpf_dsl.runtime.btf import BTF, Kind
+
+    comp = toolchain.find_compiler()
+    src = tmp_path / "l.c"
+    src.write_text(LAYOUTS)
+    obj = tmp_path / "l.o"
+    assert comp.run(["-target", "bpfel", "-g", "-O2", "-c", str(src), "-o", str(obj)]).returncode == 0
+    with open(obj, "rb") as f:
+        btf = BTF.parse(ELFFile(io.BytesIO(f.read())).get_section_by_name(".BTF").data())
+    header = vmlinux.render(btf)
+    checks = []
+    for t in btf.iter_types():
+        if t.kind in (Kind.STRUCT, Kind.UNION) and t.name:
+            kw = t.kind.name.lower()
+            checks.append(f"_Static_assert(sizeof({kw} {t.name}) == {t.size}, \"{t.name}\");")
+            for m in t.members:
+                if m.name and not m.bitfield_size:
+                    checks.append(f"_Static_assert(__builtin_offsetof({kw} {t.name}, {m.name}) == "
+                                  f"{m.bit_offset // 8}, \"{t.name}.{m.name}\");")
+    assert len(checks) >= 20
+    check = tmp_path / "check.c"
+    check.write_text(header + "\n".join(checks) + "\n")
+    proc = comp.run(["-target", "bpfel", "-fsyntax-only", "-Wno-duplicate-decl-specifier", str(check)])
+    assert proc.returncode == 0, proc.stderr.decode()
