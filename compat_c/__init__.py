@@ -1,4 +1,8 @@
-"""compat_c: bcc's C programs (and, next, bcc's Python API) on pybpf_dsl's runtime.
+"""compat_c: bcc's C programs and bcc's Python API on pybpf_dsl's runtime.
+
+``from compat_c import BPF, USDT`` is bcc's API (:mod:`.bpf`, :mod:`.usdt`);
+``python3 -m compat_c TOOL [ARGS...]`` runs an unmodified bcc tool with its
+``import bcc`` resolved to :mod:`compat_c.bcc`.
 
 This package turns bcc C text into a BPF ELF object plus metadata with no
 kernel headers, no system LLVM and nothing beyond pip::
@@ -53,12 +57,15 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["compile_c", "CompiledObject"]
+__all__ = ["compile_c", "CompiledObject", "BPF", "USDT", "USDTException"]
+
+_WHERE = {"compile_c": "frontend", "CompiledObject": "frontend", "BPF": "bpf", "USDT": "usdt",
+          "USDTException": "usdt"}
 
 
 def __getattr__(name: str) -> Any:
     # Import lazily: a cached start should not pay for what it does not use.
-    if name in __all__:
-        from . import frontend
-        return getattr(frontend, name)
+    if name in _WHERE:
+        import importlib
+        return getattr(importlib.import_module(f".{_WHERE[name]}", __name__), name)
     raise AttributeError(f"module 'compat_c' has no attribute {name!r}")

@@ -55,6 +55,12 @@ def const(t: T.IntType, value: int) -> ir.Constant:
     return ir.Constant(reg_type(t), T.IntType(t.bits, True).wrap(value))
 
 
+class _HelperPtr(ir.CastInstr):
+    """``inttoptr(helper id)`` carrying the callee's function type (llvmlite reads it at the call)."""
+
+    function_type = None  # shadows the read-only property: set per call
+
+
 def is_aggregate(t: Any) -> bool:
     return isinstance(t, (T.StructType, T.ArrayType))
 
@@ -431,6 +437,7 @@ class FunctionGen:
     def call_helper(self, helper_id: int, ret: ir.Type, args: list[ir.Value]) -> ir.Value:
         fty = ir.FunctionType(ret, [a.type for a in args])
         fp = self.b.inttoptr(I64(helper_id), PTR)
+        fp.__class__ = _HelperPtr
         fp.function_type = fty
         return self.b.call(fp, args)
 

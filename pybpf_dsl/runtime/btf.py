@@ -23,7 +23,7 @@ from array import array
 from enum import IntEnum
 from typing import Iterator, NamedTuple
 
-from ..errors import ObjectFormatError
+from ..errors import NotSupported, ObjectFormatError
 
 __all__ = [
     "Kind", "BTF", "BtfType", "Member", "Param", "VarSecInfo", "kernel_btf", "module_btf",
@@ -528,7 +528,6 @@ def kernel_btf() -> BTF:
     try:
         data = _read(_VMLINUX)
     except FileNotFoundError:
-        from ..errors import NotSupported
         raise NotSupported("kernel BTF", f"{_VMLINUX} is missing (kernel built without CONFIG_DEBUG_INFO_BTF)") from None
     btf = BTF.parse(data)
     btf.description = "kernel BTF"

@@ -46,9 +46,15 @@ class Collection:
         self.borrowed: set[str] = set()  # maps the caller passed in: never closed here
 
     def load_program(self, name: str, prog_type: ProgType | None = None, *,
-                     attach_type: Any = None, flags: int | None = None, **kw: Any) -> Program:
-        """Load (or return the already loaded) program ``name``; ``prog_type`` overrides
-        the type the section name implies, as bcc's ``load_func`` does."""
+                     attach_type: Any = None, flags: int | None = None, attach_to: str | None = None,
+                     **kw: Any) -> Program:
+        """Load (or return the already loaded) program ``name``.
+
+        ``prog_type`` (with ``attach_type``, ``flags``, ``attach_to``) overrides
+        what the section name implies, as bcc's ``load_func`` does; other
+        keywords go to :func:`~pybpf_dsl.runtime.program.load_program`
+        (``log_level``, ``ifindex``, ``attach_prog_fd``...).
+        """
         prog = self.programs.get(name)
         if prog is not None and (prog_type is None or prog.type == prog_type):
             return prog
@@ -58,7 +64,7 @@ class Collection:
             raise KeyError(f"no program {name!r} in the object (it has: "
                            f"{', '.join(self.spec.programs) or 'none'})") from None
         if prog_type is not None:
-            spec = spec.with_type(prog_type, attach_type, flags)
+            spec = spec.with_type(prog_type, attach_type, flags, attach_to)
         insns, notes = link_program(spec, self.maps)
         if notes:
             self.core_notes[name] = notes
@@ -146,7 +152,7 @@ def load_object(data: bytes | str | os.PathLike, *, prog_types: dict[str, ProgTy
     or with a :class:`MapSpec`.  ``programs`` limits which programs are
     loaded now (default: all); the others load on ``Collection.load_program``.
     """
-    from .maps import Map  # the maps module imports ctypes machinery this module does not need
+    from .maps import Map  # imported on use: parsing and linking do not need the table machinery
 
     raw, name = _read(data)
     spec = parse_object(raw, name)

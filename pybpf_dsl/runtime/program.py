@@ -13,10 +13,11 @@ import re
 from dataclasses import dataclass, field, replace
 from typing import Any, NamedTuple
 
-from ..errors import NotSupported, SourceLocation, VerifierError, syscall_error
+from ..errors import AttachTargetNotFound, NotSupported, SourceLocation, VerifierError, syscall_error
 from . import syscall
 from .btf import BTF, Kind, kernel_btf
 from .btf_ext import FUNC_INFO_SIZE, LINE_INFO_SIZE, FuncInfo, LineInfo, pack_func_info, pack_line_info
+from .core import POISON_HELPER
 from .fd import FD
 from .uapi import BPF_F_SLEEPABLE, BPF_F_XDP_HAS_FRAGS, AttachType, ProgType
 
@@ -24,7 +25,6 @@ __all__ = ["SectionDef", "ProgramSpec", "Program", "MapRef", "section_def", "loa
            "source_location"]
 
 _LOG_SIZES = (1 << 20, 1 << 24)  # first retry, then the largest log the kernel allows
-_POISON_HELPER = 0xBAD2310  # CO-RE: instruction of an unresolved relocation
 _ENOTSUPP = 524  # the kernel-internal "not supported" errno
 
 
@@ -145,6 +145,7 @@ _SECTIONS: list[tuple[str, bool, SectionDef]] = [
     ("netfilter", False, SectionDef(_P.NETFILTER, _A.NETFILTER)),
 ]
 _EXACT = {name: d for name, _, d in _SECTIONS}
+_BTF_TARGET_BY_ATTACH = {d.attach_type: d.btf_target for _, _, d in _SECTIONS if d.btf_target}
 _PREFIX = [(name + "/", d) for name, takes, d in _SECTIONS if takes]
 
 
@@ -203,22 +204,30 @@ class ProgramSpec:
         return len(self.insns) // 8
 
     def with_type(self, prog_type: ProgType, attach_type: AttachType | None = None,
-                  flags: int | None = None) -> "ProgramSpec":
-        """A copy with the program type chosen by a front end (bcc's ``load_func``)."""
-        return replace(self, prog_type=ProgType(prog_type), expected_attach_type=attach_type,
+                  flags: int | None = None, attach_to: str | None = None) -> "ProgramSpec":
+        """A copy with the type chosen by a front end (bcc's ``load_func``).
+
+        ``attach_to`` names the target of BTF-attached types (the kernel
+        function of fentry/fexit, the hook of LSM, the tracepoint of tp_btf,
+        the iterator target).
+        """
+        attach = AttachType(attach_type) if attach_type is not None else None
+        return replace(self, prog_type=ProgType(prog_type), expected_attach_type=attach,
                        flags=self.flags if flags is None else flags,
-                       btf_target="" if attach_type is None else self.btf_target)
+                       attach_to=self.attach_to if attach_to is None else attach_to,
+                       btf_target=_BTF_TARGET_BY_ATTACH.get(attach, "") if attach is not None else "")
 
 
 class Program:
     """A loaded program.  Closing (or dropping) it releases the kernel object."""
 
-    def __init__(self, fd: FD, spec: ProgramSpec, attach_btf_id: int = 0) -> None:
+    def __init__(self, fd: FD, spec: ProgramSpec, attach_btf_id: int = 0, log: str = "") -> None:
         self.fd = fd
         self.spec = spec
         self.name = spec.name
         self.type = spec.prog_type
         self.attach_btf_id = attach_btf_id
+        self.log = log  # the verifier's log, when loading asked for one (log_level > 0)
 
     def fileno(self) -> int:
         """The program's file descriptor."""
@@ -274,7 +283,6 @@ def attach_btf_id(spec: ProgramSpec, target_btf: BTF | None = None) -> int:
     try:
         return btf.find_id(name, kind)
     except KeyError:
-        from ..errors import AttachTargetNotFound
         what = {"tp_btf": "BTF tracepoint", "func": "kernel function", "lsm": "LSM hook",
                 "iter": "BPF iterator"}[spec.btf_target]
         raise AttachTargetNotFound(
@@ -339,13 +347,13 @@ def load_program(spec: ProgramSpec, insns: bytes | None = None, *, btf_fd: int =
         attach_prog_fd=attach_prog_fd, ifindex=ifindex)
     fd, err, log = syscall.prog_load(spec.prog_type, code, spec.license, log_level=log_level, **kwargs)
     if fd >= 0:
-        return Program(FD(fd, "prog"), spec, btf_id)
+        return Program(FD(fd, "prog"), spec, btf_id, log)
     _raise_unsupported(spec, err)
     for size in _LOG_SIZES:
         fd, err, log = syscall.prog_load(spec.prog_type, code, spec.license,
                                          log_level=log_level or 1, log_size=size, **kwargs)
         if fd >= 0:  # loads with a log but not without: keep it, the kernel accepted it
-            return Program(FD(fd, "prog"), spec, btf_id)
+            return Program(FD(fd, "prog"), spec, btf_id, log)
         if err != _errno.ENOSPC:
             break
     _raise_unsupported(spec, err)
@@ -353,7 +361,7 @@ def load_program(spec: ProgramSpec, insns: bytes | None = None, *, btf_fd: int =
         raise syscall_error("BPF_PROG_LOAD", err, f"loading program {spec.name!r} ({spec.prog_type.name})")
     insn = failing_insn(log)
     loc, source = source_location(spec, insn) if insn is not None else (None, None)
-    if f"unknown#{_POISON_HELPER}" in log or f"#{_POISON_HELPER}" in log:
+    if f"#{POISON_HELPER}" in log:
         log += ("\nnote: the failing instruction comes from a CO-RE relocation that could not be"
                 " resolved against this kernel's BTF")
     raise VerifierError(spec.name, err, log, loc, source)

@@ -31,6 +31,7 @@ from . import histogram
 from .cpus import num_possible_cpus
 from .maps import PERCPU_TYPES, Map, percpu_slot_size
 from .syscall import elem_call as _elem_call
+from .table_text import format_value, scan_value
 from .uapi import Cmd, MapType
 
 __all__ = [
@@ -83,116 +84,6 @@ def _fd_of(obj: Any) -> int:
     if fd is not None:
         return _fd_of(fd)
     raise TypeError(f"expected a file descriptor, got {type(obj).__name__}")
-
-
-# ---------------------------------------------------------------- text form (bcc's sprintf/sscanf)
-
-def _is_text(ctype: Any) -> bool:
-    return issubclass(ctype, ct.Array) and ct.sizeof(ctype._type_) == 1 and \
-        issubclass(ctype._type_, ct._SimpleCData)
-
-
-def _format(ctype: Any, obj: Any) -> str:
-    """bcc's printed form: ints as 0x.., structs as { .. }, arrays as [ .. ], char arrays quoted."""
-    if issubclass(ctype, (ct.Structure, ct.Union)):
-        fields = ctype._fields_[:1] if issubclass(ctype, ct.Union) else ctype._fields_
-        return "{ " + "".join(_format(f[1], getattr(obj, f[0])) + " " for f in fields) + "}"
-    if issubclass(ctype, ct.Array):
-        if _is_text(ctype):
-            return '"%s"' % bytes(obj).split(b"\0", 1)[0].decode("latin-1")
-        return "[ " + "".join(_format(ctype._type_, obj[i]) + " " for i in range(len(obj))) + "]"
-    value = obj.value if isinstance(obj, ct._SimpleCData) else obj
-    if isinstance(value, bytes):
-        value = value[0] if value else 0
-    return "0x%x" % ((value or 0) & ((1 << (8 * ct.sizeof(ctype))) - 1))
-
-
-def _tokens(text: str) -> list[str]:
-    out, i = [], 0
-    while i < len(text):
-        c = text[i]
-        if c.isspace():
-            i += 1
-        elif c in "{}[]":
-            out.append(c)
-            i += 1
-        elif c == '"':
-            end = text.index('"', i + 1)
-            out.append(text[i:end + 1])
-            i = end + 1
-        else:
-            j = i
-            while j < len(text) and not text[j].isspace() and text[j] not in '{}[]"':
-                j += 1
-            out.append(text[i:j])
-            i = j
-    return out
-
-
-def _parse(ctype: Any, toks: list[str], out: Any = None) -> Any:
-    """Read one value of ``ctype`` from the front of ``toks`` (consumed)."""
-    if issubclass(ctype, (ct.Structure, ct.Union)):
-        obj = ctype() if out is None else out
-        _expect(toks, "{")
-        fields = ctype._fields_[:1] if issubclass(ctype, ct.Union) else ctype._fields_
-        for f in fields:
-            sub = _parse(f[1], toks)
-            if isinstance(sub, ct._SimpleCData):
-                sub = sub.value
-            elif _is_text(f[1]) and f[1]._type_ is ct.c_char:
-                sub = bytes(sub)   # ctypes wants bytes for char array fields
-            setattr(obj, f[0], sub)
-        _expect(toks, "}")
-        return obj
-    if issubclass(ctype, ct.Array):
-        obj = ctype()
-        if _is_text(ctype):
-            tok = toks.pop(0) if toks else ""
-            if len(tok) < 2 or tok[0] != '"' or tok[-1] != '"':
-                raise ValueError(f"expected a quoted string, got {tok!r}")
-            data = tok[1:-1].encode("latin-1")[: len(obj)]
-            ct.memmove(obj, data, len(data))
-            return obj
-        _expect(toks, "[")
-        for i in range(len(obj)):
-            sub = _parse(ctype._type_, toks)
-            obj[i] = sub.value if isinstance(sub, ct._SimpleCData) else sub
-        _expect(toks, "]")
-        return obj
-    value = _c_int(toks.pop(0) if toks else "") & ((1 << (8 * ct.sizeof(ctype))) - 1)
-    if ctype is ct.c_char:
-        return ctype(bytes([value]))
-    return ctype(value)
-
-
-def _c_int(tok: str) -> int:
-    """An integer as C's ``%i`` reads it: 0x.. hex, 0.. octal, else decimal."""
-    digits = tok.lstrip("+-")
-    try:
-        if digits[:2].lower() == "0x":
-            value = int(digits[2:], 16)
-        elif len(digits) > 1 and digits[0] == "0":
-            value = int(digits[1:], 8)
-        else:
-            value = int(digits, 10)
-    except ValueError:
-        raise ValueError(f"expected an integer, got {tok!r}") from None
-    return -value if tok.startswith("-") else value
-
-
-def _expect(toks: list[str], tok: str) -> None:
-    if not toks or toks.pop(0) != tok:
-        raise ValueError(f"expected {tok!r}")
-
-
-def _scan(ctype: Any, text: str | bytes) -> Any:
-    if isinstance(text, bytes):
-        text = text.decode("latin-1")
-    toks = _tokens(text)
-    obj = _parse(ctype, toks)
-    if toks:
-        raise ValueError(f"unexpected {toks[0]!r} after the value")
-    return obj
 
 
 # ---------------------------------------------------------------- the base class
@@ -259,19 +150,19 @@ class TableBase(MutableMapping):
 
     def key_sprintf(self, key: Any) -> bytes:
         """The key in bcc's printed form (``b"{ 0x1 \\"comm\\" }"``)."""
-        return _format(self.Key, self._key(key)).encode("latin-1")
+        return format_value(self.Key, self._key(key)).encode("latin-1")
 
     def leaf_sprintf(self, leaf: Any) -> bytes:
         """The leaf in bcc's printed form."""
-        return _format(self.Leaf, self._leaf(leaf)).encode("latin-1")
+        return format_value(self.Leaf, self._leaf(leaf)).encode("latin-1")
 
     def key_scanf(self, key_str: str | bytes) -> Any:
         """Parse bcc's printed form (ints in any C base) into a Key."""
-        return _scan(self.Key, key_str)
+        return scan_value(self.Key, key_str)
 
     def leaf_scanf(self, leaf_str: str | bytes) -> Any:
         """Parse bcc's printed form into a Leaf."""
-        return _scan(self.Leaf, leaf_str)
+        return scan_value(self.Leaf, leaf_str)
 
     # -- single elements
     # The two per-entry hot paths call the syscall layer directly on ctypes addresses.
@@ -285,8 +176,11 @@ class TableBase(MutableMapping):
         return leaf
 
     def __setitem__(self, key: Any, leaf: Any) -> None:
-        err = _elem_call(_UPDATE, self.map_fd, _addressof(self._key(key)),
-                         _addressof(self._leaf(leaf)), 0)
+        if type(key) is not self.Key:
+            key = self._key(key)
+        if type(leaf) is not self.Leaf:
+            leaf = self._leaf(leaf)
+        err = _elem_call(_UPDATE, self.map_fd, _addressof(key), _addressof(leaf), 0)
         if err:
             raise syscall_error("BPF_MAP_UPDATE_ELEM", err, f"could not update table {self.name!r}")
 
@@ -979,10 +873,10 @@ class _ValueOnly:
         return self.Leaf(leaf) if isinstance(leaf, int) else leaf
 
     def leaf_sprintf(self, leaf: Any) -> bytes:
-        return _format(self.Leaf, self._leaf(leaf)).encode("latin-1")
+        return format_value(self.Leaf, self._leaf(leaf)).encode("latin-1")
 
     def leaf_scanf(self, leaf_str: str | bytes) -> Any:
-        return _scan(self.Leaf, leaf_str)
+        return scan_value(self.Leaf, leaf_str)
 
     def push(self, leaf: Any, flags: int = 0) -> None:
         """Add ``leaf``; with BPF_EXIST a full queue/stack drops its oldest element."""

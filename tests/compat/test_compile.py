@@ -8,7 +8,6 @@ attached for a moment and filtered by this test's pid.
 
 from __future__ import annotations
 
-import ctypes
 import os
 import struct
 from contextlib import contextmanager

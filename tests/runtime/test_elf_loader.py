@@ -141,8 +141,12 @@ char LICENSE[] SEC("license") = "GPL";
     with load_object(obj) as coll:
         assert set(coll.programs) == {"filt"}  # func_a waits for a type, like bcc's load_func
         assert coll.programs["filt"].type == ProgType.SOCKET_FILTER
-        prog = coll.load_program("func_a", ProgType.SYSCALL, flags=BPF_F_SLEEPABLE)
+        prog = coll.load_program("func_a", ProgType.SYSCALL, flags=BPF_F_SLEEPABLE, log_level=1)
         assert prog.test_run().retval == 5 and coll.load_program("func_a") is prog
+        assert "processed" in prog.log  # the verifier log, kept when asked for
+        tp = coll.load_program("func_a", ProgType.TRACING, attach_type=AttachType.TRACE_RAW_TP,
+                               attach_to="sched_switch")
+        assert tp.attach_btf_id == kernel_btf().find_id("btf_trace_sched_switch", Kind.TYPEDEF)
         with pytest.raises(KeyError, match="no program 'nope'"):
             coll.load_program("nope")
     with load_object(obj, prog_types={"func_a": ProgType.SOCKET_FILTER}) as coll:

@@ -14,8 +14,7 @@ from collections import deque
 import pytest
 from hypothesis import settings
 from hypothesis import strategies as st
-from hypothesis.stateful import (Bundle, RuleBasedStateMachine, initialize, invariant,
-                                 precondition, rule)
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
 from pybpf_dsl.errors import SyscallError
 from pybpf_dsl.runtime.cpus import num_possible_cpus
@@ -376,8 +375,6 @@ TestBloom.settings = SETTINGS
 
 class BatchMachine(RuleBasedStateMachine):
     """Batch update/delete/lookup on one map equal the same operations one by one on another."""
-
-    entries = Bundle("entries")
 
     @initialize(mtype=st.sampled_from([MapType.HASH, MapType.LRU_HASH, MapType.PERCPU_HASH]))
     def create(self, mtype):

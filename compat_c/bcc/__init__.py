@@ -1,0 +1,37 @@
+"""The ``bcc`` module, as compat_c provides it to unmodified bcc tools.
+
+``python3 -m compat_c TOOL`` makes ``import bcc`` (and ``bcc.utils``,
+``bcc.table``, ``bcc.syscall``, ...) resolve here (:mod:`compat_c.alias`);
+programs may also import ``compat_c.bcc`` directly.  Every name is
+compat_c's or the runtime's: nothing of libbcc is needed.
+"""
+
+from __future__ import annotations
+
+from pybpf_dsl.runtime.symbols import SymbolCache
+from pybpf_dsl.runtime.tracefs import tracefs_root
+
+from ..bpf import BPF
+from ..constants import (DEBUG_BPF, DEBUG_BPF_REGISTER_STATE, DEBUG_BTF, DEBUG_LLVM_IR, DEBUG_PREPROCESSOR,
+                         DEBUG_SOURCE, BPFAttachType, BPFProgType, PerfEventSampleFormat, PerfHWConfig,
+                         PerfSWConfig, PerfType, XDPAction, XDPFlags)
+from ..usdt import USDT, USDTException
+from . import tcp, utils
+from .table import Table
+from .utils import ArgString, StrcmpRewrite, get_online_cpus, printb
+from .version import __version__
+
+__all__ = ["BPF", "USDT", "USDTException", "SymbolCache", "PerfType", "PerfHWConfig", "PerfSWConfig",
+           "PerfEventSampleFormat", "BPFProgType", "BPFAttachType", "XDPAction", "XDPFlags", "Table",
+           "ArgString", "StrcmpRewrite", "get_online_cpus", "printb", "utils", "tcp", "DEBUG_LLVM_IR",
+           "DEBUG_BPF", "DEBUG_PREPROCESSOR", "DEBUG_SOURCE", "DEBUG_BPF_REGISTER_STATE", "DEBUG_BTF",
+           "DEBUGFS", "TRACEFS", "__version__"]
+
+DEBUGFS = "/sys/kernel/debug"
+
+
+def __getattr__(name: str) -> str:
+    # TRACEFS mounts tracefs when absent: only pay for it when a tool reads it.
+    if name == "TRACEFS":
+        return tracefs_root()
+    raise AttributeError(f"module 'bcc' has no attribute {name!r}")

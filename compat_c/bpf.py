@@ -1,0 +1,452 @@
+"""bcc's ``BPF`` class on pybpf_dsl's runtime.
+
+::
+
+    from compat_c import BPF
+    b = BPF(text='''
+        BPF_HASH(counts, u32);
+        TRACEPOINT_PROBE(raw_syscalls, sys_enter) {
+            u32 pid = bpf_get_current_pid_tgid() >> 32;
+            counts.increment(pid);
+            return 0;
+        }''')                      # compiled, loaded, attached (name prefix)
+    time.sleep(1)
+    for k, v in b["counts"].items(): ...
+    b.cleanup()                   # also at exit, and on ``with BPF(...) as b``
+
+The C text goes through :func:`compat_c.compile_c` (cached on disk), the
+object through :func:`pybpf_dsl.runtime.loader.load_object` with no program
+loaded yet: like bcc, programs load on ``load_func``, on ``attach_*`` or by
+the name prefixes bcc autoloads (``kprobe__``, ``kretprobe__``,
+``tracepoint__cat__ev``, ``raw_tracepoint__``, ``kfunc__``, ``kretfunc__``,
+``lsm__``).  Tables are the runtime's (:func:`pybpf_dsl.runtime.tables.table_for`),
+perf and ring buffers are polled through one
+:class:`~pybpf_dsl.runtime.event_poller.EventPoller`.
+
+Known differences from bcc: ``DEBUG_LLVM_IR`` prints nothing (the IR is not
+kept); ``BPF_TABLE_PUBLIC``/``extern`` tables are not shared between objects;
+``trace_print`` prints bytes reprs exactly as bcc does on Python 3 (a bcc
+wart kept on purpose).
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import sys
+from collections.abc import MutableMapping
+from dataclasses import replace
+from typing import Any, Callable, Hashable, Iterator
+
+from pybpf_dsl.errors import BPFError
+from pybpf_dsl.runtime import symbols
+from pybpf_dsl.runtime.event_poller import EventPoller
+from pybpf_dsl.runtime.loader import Collection, load_object
+from pybpf_dsl.runtime.mapspec import PinMode
+from pybpf_dsl.runtime.tables import table_for
+from pybpf_dsl.runtime.uapi import AttachType, ProgType
+
+from . import discovery
+from .attach import AttachMixin
+from .constants import (BPF_CONSTANTS, DEBUG_BPF, DEBUG_BPF_REGISTER_STATE, DEBUG_PREPROCESSOR,
+                        DEBUG_SOURCE)
+from .ctypes_desc import ctype_from_desc
+from .discovery import to_bytes, to_str
+
+__all__ = ["BPF"]
+
+
+class _PerfBuffers(MutableMapping):
+    """``BPF.perf_buffers``: the tables' perf buffers, registered with the poller."""
+
+    def __init__(self, poller: EventPoller) -> None:
+        self._poller = poller
+
+    def __getitem__(self, key: Hashable) -> Any:
+        return self._poller.perf_buffers[key]
+
+    def __setitem__(self, key: Hashable, buffer: Any) -> None:
+        self._poller.add_perf_buffer(key, buffer)
+
+    def __delitem__(self, key: Hashable) -> None:
+        if key not in self._poller.perf_buffers:
+            raise KeyError(key)
+        self._poller.close_perf_buffer(key)
+
+    def __iter__(self) -> Iterator[Hashable]:
+        return iter(list(self._poller.perf_buffers))
+
+    def __len__(self) -> int:
+        return len(self._poller.perf_buffers)
+
+
+# What bcc does with a function whose name has an autoload prefix: (prefix, attach(bpf, fn, rest)).
+_AUTOLOAD: tuple[tuple[str, Callable[[Any, str, str], None]], ...] = (
+    ("kprobe__", lambda b, fn, rest: b.attach_kprobe(event=rest, fn_name=fn)),
+    ("kretprobe__", lambda b, fn, rest: b.attach_kretprobe(event=rest, fn_name=fn)),
+    ("tracepoint__", lambda b, fn, rest: b.attach_tracepoint(tp=rest.replace("__", ":", 1), fn_name=fn)),
+    ("raw_tracepoint__", lambda b, fn, rest: b.attach_raw_tracepoint(tp=rest, fn_name=fn)),
+    ("kfunc__", lambda b, fn, rest: b.attach_kfunc(fn_name=fn)),
+    ("kretfunc__", lambda b, fn, rest: b.attach_kretfunc(fn_name=fn)),
+    ("lsm__", lambda b, fn, rest: b.attach_lsm(fn_name=fn)),
+)
+
+
+class BPF(AttachMixin):
+    """A bcc program: compile C ``text`` (or ``src_file``), load lazily, attach, read tables.
+
+    Arguments are bcc's: ``cflags`` (``-DNAME=VALUE`` ...), ``debug`` (the
+    DEBUG_* flags), ``usdt_contexts`` (:class:`compat_c.USDT` objects whose
+    probes are attached once compiled), ``device`` (offload: load programs
+    for this netdev), ``attach_usdt_ignore_pid``.  ``allow_rlimit`` is
+    accepted and ignored (BPF memory is charged to the memory cgroup).
+    """
+
+    class Function:
+        """A loaded program, as bcc returns it: ``name`` (bytes), ``fd``, ``fileno()``."""
+
+        def __init__(self, bpf: "BPF", name: bytes, fd: int) -> None:
+            self.bpf = bpf
+            self.name = name
+            self.fd = fd
+
+        def fileno(self) -> int:
+            """The program's fd (what the runtime's attach functions accept)."""
+            return self.fd
+
+        def __repr__(self) -> str:
+            return f"<BPF.Function {self.name.decode()!r} fd={self.fd}>"
+
+    # ------------------------------------------------------------ construction
+
+    def __init__(self, src_file: str | bytes = b"", hdr_file: str | bytes = b"", text: str | bytes | None = None,
+                 debug: int = 0, cflags: list[str | bytes] = [], usdt_contexts: list[Any] = [],  # noqa: B006 (bcc)
+                 allow_rlimit: bool = True, device: str | bytes | None = None,
+                 attach_usdt_ignore_pid: bool = False) -> None:
+        if text and src_file:
+            raise ValueError("BPF() takes text or src_file, not both")
+        self._init_attach()
+        self.debug = debug
+        self.funcs: dict[bytes, BPF.Function] = {}
+        self.tables: dict[str, Any] = {}
+        self._poller = EventPoller()
+        self.perf_buffers = _PerfBuffers(self._poller)
+        self.tracefile: Any = None
+        self._coll: Collection | None = None
+        self._usdt = list(usdt_contexts)
+        self._device = device
+        atexit.register(self.cleanup)
+        try:
+            self._build(src_file, hdr_file, text, cflags, attach_usdt_ignore_pid)
+        except BaseException:
+            self.cleanup()
+            raise
+
+    def _build(self, src_file: str | bytes, hdr_file: str | bytes, text: str | bytes | None,
+               cflags: list[str | bytes], attach_usdt_ignore_pid: bool) -> None:
+        """Compile, load and autoload (the constructor undoes all of it on failure)."""
+        name = "<text>"
+        if src_file:
+            name = self._find_file(to_str(src_file))
+            if hdr_file:
+                self._find_file(to_str(hdr_file))
+            with open(name, "rb") as f:
+                text = f.read()
+        if text is None:
+            raise ValueError("BPF() needs the program: text=... or src_file=...")
+        source = to_str(text)
+        # readers after the user's text keep the user's line numbers in messages
+        usdt_text = "".join(u.get_text() for u in self._usdt)
+        if usdt_text:
+            source = f"{source}\n{usdt_text}"
+        if self.debug & (DEBUG_PREPROCESSOR | DEBUG_SOURCE):
+            print(source, file=sys.stderr)
+        from .frontend import compile_c
+        obj = compile_c(source, [to_str(c) for c in cflags], filename=name)
+        self._meta = obj.meta
+        self._coll = load_object(obj.data, programs=(), map_overrides=self._pinned_maps(obj.data))
+        for u in self._usdt:
+            for i, link in enumerate(u.attach_uprobes(self, attach_usdt_ignore_pid)):
+                self.uprobe_fds[(b"usdt", id(u), i)] = link
+        self._trace_autoload()
+
+    @staticmethod
+    def _find_file(filename: str) -> str:
+        """``filename`` as given, else next to the running script (bcc's search)."""
+        if os.path.isfile(filename):
+            return filename
+        beside = os.path.join(os.path.abspath(os.path.dirname(sys.argv[0])), filename)
+        if os.path.isfile(beside):
+            return beside
+        raise BPFError(f"Could not find file {filename}")
+
+    def _pinned_maps(self, data: bytes) -> dict[str, Any]:
+        """MapSpecs pinned at the path of each BPF_TABLE_PINNED table."""
+        pins = {n: t["pinned"] for n, t in self._meta["tables"].items() if t.get("pinned")}
+        if not pins:
+            return {}
+        from pybpf_dsl.runtime.elf import parse_object
+        specs = parse_object(data).maps
+        return {n: replace(specs[n], pinning=PinMode.PATH, pin_path=path) for n, path in pins.items()}
+
+    def _trace_autoload(self) -> None:
+        for name in self._coll.spec.programs:  # type: ignore[union-attr]
+            for prefix, attach in _AUTOLOAD:
+                if name.startswith(prefix) and len(name) > len(prefix):
+                    attach(self, name, name[len(prefix):])
+                    break
+
+    # ------------------------------------------------------------ programs
+
+    def load_funcs(self, prog_type: int = ProgType.KPROBE) -> list["BPF.Function"]:
+        """Load every function of the program as ``prog_type``."""
+        return [self.load_func(n, prog_type) for n in self._coll.spec.programs]  # type: ignore[union-attr]
+
+    def load_func(self, func_name: str | bytes, prog_type: int, device: str | bytes | None = None,
+                  attach_type: int = -1) -> "BPF.Function":
+        """Load function ``func_name`` as a program of ``prog_type`` (cached by name)."""
+        key = to_bytes(func_name)
+        fn = self.funcs.get(key)
+        if fn is not None:
+            return fn
+        name = key.decode()
+        if self._coll is None or name not in self._coll.spec.programs:
+            raise BPFError(f"Unknown program {name}")
+        kw: dict[str, Any] = {}
+        dev = device or self._device
+        if dev:
+            from pybpf_dsl.runtime.netdev import ifindex
+            kw["ifindex"] = ifindex(to_str(dev))
+        if self.debug & DEBUG_BPF_REGISTER_STATE:
+            kw["log_level"] = 2
+        elif self.debug & DEBUG_BPF:
+            kw["log_level"] = 1
+        prog = self._coll.load_program(name, ProgType(prog_type),
+                                       attach_type=None if attach_type == -1 else AttachType(attach_type),
+                                       **kw)
+        if self.debug & DEBUG_BPF:
+            print(f"{name}: {prog.spec.insn_count} instructions, loaded as {prog.type.name}",
+                  file=sys.stderr)
+        fn = BPF.Function(self, key, prog.fileno())
+        self.funcs[key] = fn
+        return fn
+
+    def dump_func(self, func_name: str | bytes) -> bytes:
+        """The program's BPF instructions (before map fds are patched in)."""
+        name = to_str(func_name)
+        spec = self._coll.spec.programs.get(name) if self._coll else None
+        if spec is None:
+            raise BPFError(f"Unknown program {name}")
+        return spec.insns
+
+    # ------------------------------------------------------------ tables
+
+    def get_table(self, name: str | bytes, keytype: Any = None, leaftype: Any = None,
+                  reducer: Callable | None = None) -> Any:
+        """The runtime table object of map ``name`` (KeyError when there is none)."""
+        name = to_str(name)
+        m = self._coll.maps.get(name) if self._coll else None
+        if m is None:
+            raise KeyError(name)
+        table = table_for(m, keytype, leaftype, reducer, name=name, owner=self)
+        event = self._meta["events"].get(name)
+        if event is not None and hasattr(table, "event_type"):
+            table.event_type = ctype_from_desc(event)
+        return table
+
+    def decode_table(self, table_name: str | bytes, sizeinfo: bool = False) -> str:
+        """A C-like description of a table's key and leaf types (printed and returned)."""
+        name = to_str(table_name)
+        info = self._meta["tables"].get(name)
+        if info is None:
+            raise KeyError(name)
+        t = self[name]
+        lines = [f"Layout of BPF map {name} (type {type(t).__name__}, FD {t.get_fd()}, ID {t.map_id}):"]
+        for what, desc in (("key", info["key"]), ("value", info["leaf"])):
+            if desc is not None:
+                lines += _describe(desc, what, 1, sizeinfo)
+        text = "\n".join(lines)
+        print(text)
+        return text
+
+    def __getitem__(self, key: str | bytes) -> Any:
+        name = to_str(key)
+        table = self.tables.get(name)
+        if table is None:
+            table = self.tables[name] = self.get_table(name)
+        return table
+
+    def __setitem__(self, key: str | bytes, leaf: Any) -> None:
+        self.tables[to_str(key)] = leaf
+
+    def __len__(self) -> int:
+        return len(self.tables)
+
+    def __delitem__(self, key: str | bytes) -> None:
+        table = self.tables.pop(to_str(key))
+        close = getattr(table, "close", None)
+        if close is not None:
+            close()
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.tables)
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, (str, bytes)) and to_str(key) in self.tables
+
+    # ------------------------------------------------------------ buffers
+
+    @property
+    def ring_buffer(self) -> Any:
+        """The ring buffer manager every RingBuf table of this object adds itself to."""
+        return self._poller.ring_buffer()
+
+    def perf_buffer_poll(self, timeout: int = -1) -> int:
+        """Wait up to ``timeout`` ms (-1: forever) on every perf buffer; run the callbacks."""
+        return self._poller.perf_buffer_poll(timeout)
+
+    def perf_buffer_consume(self) -> int:
+        """Read every perf buffer without waiting."""
+        return self._poller.perf_buffer_consume()
+
+    def kprobe_poll(self, timeout: int = -1) -> int:
+        """Deprecated bcc name of :meth:`perf_buffer_poll`."""
+        return self.perf_buffer_poll(timeout)
+
+    def ring_buffer_poll(self, timeout: int = -1) -> int:
+        """Wait up to ``timeout`` ms on the ring buffers ("No ring buffers to poll" without one)."""
+        return self._poller.ring_buffer_poll(timeout)
+
+    def ring_buffer_consume(self) -> int:
+        """Handle every available ring buffer sample without waiting."""
+        return self._poller.ring_buffer_consume()
+
+    # ------------------------------------------------------------ trace_pipe
+
+    def trace_open(self, nonblocking: bool = False) -> Any:
+        """Open the kernel's trace_pipe (once) and return the reader."""
+        if self.tracefile is None:
+            from pybpf_dsl.runtime.tracepipe import TracePipe
+            self.tracefile = TracePipe()
+        self.tracefile.open(nonblocking)
+        return self.tracefile
+
+    def trace_readline(self, nonblocking: bool = False) -> bytes | None:
+        """One line of trace_pipe (bytes, no newline); None when ``nonblocking`` finds none."""
+        return self.trace_open(nonblocking).readline(nonblocking)
+
+    def trace_fields(self, nonblocking: bool = False) -> tuple:
+        """``(task, pid, cpu, flags, ts, msg)`` of the next line; ``(None,) * 6`` when none."""
+        return tuple(self.trace_open(nonblocking).fields(nonblocking))
+
+    def trace_print(self, fmt: str | None = None) -> None:
+        """Print trace_pipe forever, as bcc does (bytes values print as ``b'...'``)."""
+        while True:
+            if fmt:
+                line: Any = fmt.format(*self.trace_fields())
+            else:
+                line = self.trace_readline()
+            print(line)
+            sys.stdout.flush()
+
+    # ------------------------------------------------------------ symbols
+
+    sym = staticmethod(symbols.sym)
+    ksym = staticmethod(symbols.ksym)
+    ksymname = staticmethod(symbols.ksymname)
+
+    @staticmethod
+    def _sym_cache(pid: int) -> Any:
+        return symbols.symbol_cache(pid)
+
+    @staticmethod
+    def add_module(modname: str | bytes) -> None:
+        """bcc adds a module to its build-id cache; symbols here resolve by path and build id alike."""
+
+    # ------------------------------------------------------------ discovery (static, as in bcc)
+
+    get_kprobe_functions = staticmethod(discovery.get_kprobe_functions)
+    get_tracepoints = staticmethod(discovery.get_tracepoints)
+    tracepoint_exists = staticmethod(discovery.tracepoint_exists)
+    get_user_functions = staticmethod(discovery.get_user_functions)
+    get_user_addresses = staticmethod(discovery.get_user_addresses)
+    get_user_functions_and_addresses = staticmethod(discovery.get_user_functions_and_addresses)
+    find_library = staticmethod(discovery.find_library)
+    find_exe = staticmethod(discovery.find_exe)
+    support_kfunc = staticmethod(discovery.support_kfunc)
+    support_lsm = staticmethod(discovery.support_lsm)
+    support_raw_tracepoint = staticmethod(discovery.support_raw_tracepoint)
+    support_raw_tracepoint_in_module = staticmethod(discovery.support_raw_tracepoint_in_module)
+    kernel_struct_has_field = staticmethod(discovery.kernel_struct_has_field)
+    kernel_enum_has_val = staticmethod(discovery.kernel_enum_has_val)
+    monotonic_time = staticmethod(discovery.monotonic_time)
+    get_probe_limit = staticmethod(discovery.get_probe_limit)
+    generate_auto_includes = staticmethod(discovery.generate_auto_includes)
+
+    def get_syscall_prefix(self) -> bytes:
+        """This kernel's syscall function prefix (``b"__x64_sys_"``)."""
+        return discovery.get_syscall_prefix()
+
+    def get_syscall_fnname(self, name: str | bytes) -> bytes:
+        """``b"openat"`` -> ``b"__x64_sys_openat"``."""
+        return discovery.get_syscall_fnname(name)
+
+    def fix_syscall_fnname(self, name: str | bytes) -> bytes:
+        """A syscall function name rewritten to this kernel's prefix."""
+        return discovery.fix_syscall_fnname(name)
+
+    # ------------------------------------------------------------ lifetime
+
+    def cleanup(self) -> None:
+        """Detach everything, close the buffers and trace_pipe, then :meth:`close` (idempotent)."""
+        atexit.unregister(self.cleanup)
+        self._detach_all()
+        for u in self._usdt:
+            u.close()
+        for name in [n for n, t in self.tables.items() if hasattr(t, "open_perf_buffer")]:
+            del self[name]
+        self._poller.close()
+        if self.tracefile is not None:
+            self.tracefile.close()
+            self.tracefile = None
+        self.close()
+
+    def close(self) -> None:
+        """Close the programs and maps (attachments made through links keep nothing alive)."""
+        self.funcs.clear()
+        if self._coll is not None:
+            self._coll.close()
+            self._coll = None
+
+    def __enter__(self) -> "BPF":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.cleanup()
+
+    def __repr__(self) -> str:
+        progs = list(self._coll.spec.programs) if self._coll else []
+        return f"<BPF programs={progs} tables={list(self._meta['tables']) if self._coll else []}>"
+
+
+for _name, _value in BPF_CONSTANTS.items():  # BPF.KPROBE, BPF.XDP_PASS, BPF.XDP_FLAGS_SKB_MODE, ...
+    setattr(BPF, _name, _value)
+
+
+def _describe(desc: dict[str, Any], name: str, depth: int, sizeinfo: bool) -> list[str]:
+    """Lines of a C declaration of ``desc`` named ``name``."""
+    pad = "  " * depth
+    size = f" /* size {desc.get('size', 0)} */" if sizeinfo else ""
+    if desc["kind"] in ("struct", "union"):
+        lines = [f"{pad}{desc['kind']} {desc.get('name') or ''} {{".replace("  {", " {")]
+        for f in desc["fields"]:
+            lines += _describe(f["type"], f["name"] + (f":{f['bits']}" if f.get("bits") else ""),
+                               depth + 1, sizeinfo)
+        return lines + [f"{pad}}} {name};{size}"]
+    if desc["kind"] == "array":
+        dims, elem = "", desc
+        while elem["kind"] == "array":
+            dims += f"[{elem['len']}]"
+            elem = elem["type"]
+        return _describe(elem, name + dims, depth, sizeinfo)
+    return [f"{pad}{desc.get('name') or desc['kind']} {name};{size}"]

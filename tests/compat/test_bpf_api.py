@@ -1,0 +1,563 @@
+"""compat_c's bcc Python API (``from compat_c import BPF, USDT``) against the real kernel.
+
+Each bcc-style tool below exercises a different part of the API: tracepoint
+counting with print_log2_hist, a raw tracepoint latency histogram, exit
+events through a perf buffer (pid/ppid/comm checked against the truth), a
+ring buffer with reserve/submit, a uprobe on libc, a USDT probe of
+/usr/bin/python3.11, perf-event stack sampling with symbols, an LPM trie
+and a queue.  Everything is filtered by this test's pid: other developers
+run tests on the same machine.
+"""
+
+from __future__ import annotations
+
+import ctypes as ct
+import os
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from compat_c import BPF, USDT
+from compat_c.constants import DEBUG_BPF, PerfSWConfig, PerfType
+from compat_c.ctypes_desc import ctype_from_desc
+from pybpf_dsl.errors import AttachTargetNotFound, BPFError, CompileError, NotSupported
+from pybpf_dsl.runtime import features
+
+PID = os.getpid()
+CFLAGS = [f"-DPID={PID}"]
+PYTHON_USDT = "/usr/bin/python3.11"
+
+pytestmark = pytest.mark.kernel
+
+
+# ---------------------------------------------------------------- constants and discovery (no root)
+
+def test_constants_match_bcc():
+    assert (BPF.SOCKET_FILTER, BPF.KPROBE, BPF.TRACEPOINT, BPF.XDP, BPF.PERF_EVENT) == (1, 2, 5, 6, 7)
+    assert (BPF.RAW_TRACEPOINT, BPF.TRACING, BPF.LSM) == (17, 26, 29)
+    assert (BPF.XDP_DROP, BPF.XDP_PASS, BPF.XDP_FLAGS_SKB_MODE, BPF.XDP_FLAGS_DRV_MODE) == (1, 2, 2, 4)
+    assert (PerfType.SOFTWARE, PerfSWConfig.CPU_CLOCK, PerfSWConfig.BPF_OUTPUT) == (1, 0, 10)
+    from compat_c import constants
+    assert (constants.DEBUG_LLVM_IR, constants.DEBUG_BPF, constants.DEBUG_PREPROCESSOR, constants.DEBUG_SOURCE,
+            constants.DEBUG_BPF_REGISTER_STATE, constants.DEBUG_BTF) == (1, 2, 4, 8, 0x10, 0x20)
+
+
+def test_discovery_returns_bcc_types():
+    assert BPF.get_tracepoints(b"sched:sched_switch") == [b"sched:sched_switch"]
+    assert BPF.tracepoint_exists("sched", "sched_switch") and not BPF.tracepoint_exists("sched", "nope")
+    assert BPF.kernel_struct_has_field(b"task_struct", b"tgid") == 1
+    assert BPF.kernel_struct_has_field("task_struct", "no_such_field") == 0
+    assert BPF.kernel_enum_has_val("bpf_map_type", "BPF_MAP_TYPE_RINGBUF") == 1
+    lib = BPF.find_library("c")
+    assert isinstance(lib, bytes) and b"libc.so" in lib
+    assert BPF.find_exe("sh") is not None and BPF.find_exe(b"/no/such") is None
+    addr = BPF.ksymname("do_nanosleep")
+    assert addr > 0 and BPF.ksym(addr) == b"do_nanosleep"
+    assert BPF.ksym(addr + 1, show_offset=True) == b"do_nanosleep+0x1"
+    assert BPF.ksymname("no_such_symbol_at_all") == -1
+    assert abs(BPF.monotonic_time() - time.monotonic_ns()) < 1e9
+    funcs = BPF.get_user_functions_and_addresses("c", "^getppid$")
+    assert funcs and funcs[0][0] == b"getppid"
+    assert BPF.support_raw_tracepoint()
+    assert BPF.generate_auto_includes(["struct bio *b"]) == "#include <linux/blkdev.h>\n"
+
+
+def test_kprobe_discovery_without_kprobes():
+    if features.has("kprobes"):
+        pytest.skip("this kernel has kprobes")
+    assert BPF.get_kprobe_functions(b"do_sys_.*") == set()
+
+
+# ---------------------------------------------------------------- object basics
+
+COUNT_SYSCALLS = r"""
+BPF_HASH(counts, u32, u64);
+BPF_HISTOGRAM(dist);
+TRACEPOINT_PROBE(raw_syscalls, sys_enter) {
+    if ((bpf_get_current_pid_tgid() >> 32) != PID) return 0;
+    u32 nr = args->id;
+    counts.increment(nr);
+    dist.increment(bpf_log2l(nr + 1));
+    return 0;
+}
+"""
+
+
+def test_tracepoint_counting_by_syscall_with_log2_hist(root, capsys):
+    with BPF(text=COUNT_SYSCALLS, cflags=CFLAGS) as b:
+        assert b.num_open_tracepoints() == 1
+        for _ in range(5):
+            os.getppid()                 # 110 on x86_64
+        os.getpgid(0)                    # 121
+        counts = {k.value: v.value for k, v in b["counts"].items()}
+        b["dist"].print_log2_hist("nr")
+    assert counts[110] >= 5 and counts[121] >= 1
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == "     nr                  : count     distribution"
+    row = next(line for line in out if line.lstrip().startswith("64 -> 127"))   # getppid: log2(111) = 6
+    assert row.startswith("        64 -> 127        : ") and row.endswith("|")
+
+
+def test_table_access_and_lifetime(root):
+    b = BPF(text=COUNT_SYSCALLS.encode(), cflags=[c.encode() for c in CFLAGS])  # bytes, as bcc takes
+    fn = b.load_func(b"tracepoint__raw_syscalls__sys_enter", BPF.TRACEPOINT)
+    assert b.load_func("tracepoint__raw_syscalls__sys_enter", BPF.TRACEPOINT) is fn
+    assert isinstance(fn, BPF.Function) and fn.fileno() == fn.fd > 0 and fn.name.endswith(b"sys_enter")
+    code = b.dump_func("tracepoint__raw_syscalls__sys_enter")
+    assert len(code) % 8 == 0 and len(code) > 8
+    with pytest.raises(BPFError, match="Unknown program nope"):
+        b.load_func("nope", BPF.KPROBE)
+    with pytest.raises(KeyError):
+        b["no_such_table"]
+    counts = b[b"counts"]
+    assert b["counts"] is counts and list(b) == ["counts"] and len(b) == 1 and "counts" in b
+    counts[ct.c_uint(7)] = ct.c_ulonglong(3)
+    assert counts[7].value == 3 and type(counts).__name__ == "HashTable"
+    del b["counts"]
+    assert len(b) == 0
+    b.cleanup()
+    b.cleanup()                          # idempotent, and atexit no longer holds it
+    assert b.num_open_tracepoints() == 0 and not b.funcs
+
+
+def test_compile_error_keeps_users_line():
+    with pytest.raises(CompileError) as e:
+        BPF(text="int f(void *ctx) {\n  return undefined_thing;\n}\n")
+    assert e.value.loc.line == 2
+
+
+def test_src_file_and_debug_preprocessor(root, tmp_path, capsys):
+    src = tmp_path / "prog.c"
+    src.write_text(COUNT_SYSCALLS)
+    with BPF(src_file=str(src), cflags=CFLAGS, debug=DEBUG_BPF | 4) as b:
+        assert b.num_open_tracepoints() == 1
+    err = capsys.readouterr().err
+    assert "BPF_HASH(counts, u32, u64);" in err and "instructions, loaded as TRACEPOINT" in err
+
+
+# ---------------------------------------------------------------- raw tracepoint: scheduler latency
+
+RUNQLAT = r"""
+#include <linux/sched.h>
+BPF_HASH(start, u32);
+BPF_HISTOGRAM(dist);
+RAW_TRACEPOINT_PROBE(sched_wakeup) {
+    struct task_struct *p = (struct task_struct *)ctx->args[0];
+    if (p->tgid != PID) return 0;
+    u32 tid = p->pid;
+    u64 ts = bpf_ktime_get_ns();
+    start.update(&tid, &ts);
+    return 0;
+}
+RAW_TRACEPOINT_PROBE(sched_switch) {
+    struct task_struct *next = (struct task_struct *)ctx->args[2];
+    u32 tid = next->pid;
+    u64 *tsp = start.lookup(&tid);
+    if (tsp == 0) return 0;
+    dist.increment(bpf_log2l((bpf_ktime_get_ns() - *tsp) / 1000));
+    start.delete(&tid);
+    return 0;
+}
+"""
+
+
+def test_raw_tracepoint_scheduler_latency_histogram(root, capsys):
+    with BPF(text=RUNQLAT, cflags=CFLAGS) as b:
+        assert sorted(b.raw_tracepoint_fds) == [b"sched_switch", b"sched_wakeup"]
+        for _ in range(20):
+            time.sleep(0.001)            # each sleep ends with a wakeup and a switch back to us
+        b["dist"].print_log2_hist("usecs")
+        total = sum(v.value for v in b["dist"].values())
+        with pytest.raises(BPFError, match="has been attached"):
+            b.attach_raw_tracepoint(tp="sched_switch", fn_name="raw_tracepoint__sched_switch")
+        b.detach_raw_tracepoint(tp=b"sched_wakeup")
+        assert list(b.raw_tracepoint_fds) == [b"sched_switch"]
+    assert total >= 15
+    assert "     usecs               : count     distribution" in capsys.readouterr().out
+
+
+# ---------------------------------------------------------------- perf buffer: process exit events
+
+EXITSNOOP = r"""
+#include <linux/sched.h>
+struct data_t { u32 pid; u32 ppid; u32 tid; int exit_code; char comm[TASK_COMM_LEN]; };
+BPF_PERF_OUTPUT(events);
+TRACEPOINT_PROBE(sched, sched_process_exit) {
+    struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+    if (task->real_parent->tgid != PID) return 0;
+    if (task->pid != task->tgid) return 0;
+    struct data_t d = {};
+    d.pid = task->tgid;
+    d.tid = task->pid;
+    d.ppid = task->real_parent->tgid;
+    d.exit_code = task->exit_code >> 8;
+    bpf_get_current_comm(&d.comm, sizeof(d.comm));
+    events.perf_submit(args, &d, sizeof(d));
+    return 0;
+}
+"""
+
+
+def test_exit_events_through_perf_buffer(root):
+    got = []
+    with BPF(text=EXITSNOOP, cflags=CFLAGS) as b:
+        def handle(cpu, data, size):
+            e = b["events"].event(data)
+            got.append((e.pid, e.ppid, e.tid, e.exit_code, e.comm))
+        b["events"].open_perf_buffer(handle)
+        children = [subprocess.Popen(["/bin/sh", "-c", f"exit {code}"]) for code in (3, 7)]
+        for c in children:
+            c.wait()
+        deadline = time.monotonic() + 5
+        while len(got) < 2 and time.monotonic() < deadline:
+            b.perf_buffer_poll(100)
+    want = sorted((c.pid, PID, c.pid, c.returncode, b"sh") for c in children)
+    assert sorted(got) == want
+
+
+# ---------------------------------------------------------------- ring buffer: reserve/submit
+
+RINGBUF = r"""
+struct event { u32 pid; u32 nr; char comm[16]; };
+BPF_RINGBUF_OUTPUT(ring, 8);
+TRACEPOINT_PROBE(syscalls, sys_enter_getpgid) {
+    if ((bpf_get_current_pid_tgid() >> 32) != PID) return 0;
+    struct event *e = ring.ringbuf_reserve(sizeof(struct event));
+    if (!e) return 0;
+    e->pid = PID;
+    e->nr = args->pid;
+    bpf_get_current_comm(&e->comm, sizeof(e->comm));
+    ring.ringbuf_submit(e, 0);
+    return 0;
+}
+"""
+
+
+def test_ring_buffer_reserve_submit(root):
+    got = []
+    with BPF(text=RINGBUF, cflags=CFLAGS) as b:
+        with pytest.raises(BPFError, match="No ring buffers to poll"):
+            b.ring_buffer_poll(0)
+
+        def handle(ctx, data, size):
+            e = b["ring"].event(data)
+            got.append((ctx, e.pid, e.nr, e.comm))
+        b["ring"].open_ring_buffer(handle, ctx="mine")
+        for n in (11, 12, 13):
+            try:
+                os.getpgid(n)            # the pid argument is what the probe records
+            except OSError:
+                pass
+        b.ring_buffer_poll(1000)
+        b.ring_buffer_consume()
+    comm = open("/proc/self/comm", "rb").read().strip()[:15]
+    assert [g[:3] for g in got] == [("mine", PID, 11), ("mine", PID, 12), ("mine", PID, 13)]
+    assert all(g[3] == comm for g in got)
+
+
+# ---------------------------------------------------------------- uprobe on libc
+
+UPROBE = r"""
+BPF_ARRAY(hits, u64, 2);
+int on_getppid(struct pt_regs *ctx) {
+    if ((bpf_get_current_pid_tgid() >> 32) != PID) return 0;
+    hits.increment(0);
+    return 0;
+}
+int on_getppid_ret(struct pt_regs *ctx) {
+    if ((bpf_get_current_pid_tgid() >> 32) != PID) return 0;
+    if (PT_REGS_RC(ctx) == PPID) hits.increment(1);
+    return 0;
+}
+"""
+
+
+def test_uprobe_and_uretprobe_on_libc(root):
+    with BPF(text=UPROBE, cflags=[*CFLAGS, f"-DPPID={os.getppid()}"]) as b:
+        b.attach_uprobe(name="c", sym="getppid", fn_name="on_getppid", pid=PID)
+        b.attach_uretprobe(name=b"c", sym=b"getppid", fn_name=b"on_getppid_ret", pid=PID)
+        assert b.num_open_uprobes() == 2
+        for _ in range(4):
+            os.getppid()
+        assert [v.value for v in b["hits"].values()] == [4, 4]
+        b.detach_uprobe(name="c", sym="getppid", pid=PID)
+        os.getppid()
+        assert b["hits"][0].value == 4 and b["hits"][1].value == 5
+        assert b.num_open_uprobes() == 1
+        with pytest.raises(AttachTargetNotFound):
+            b.attach_uprobe(name="c", sym="no_such_function_here", fn_name="on_getppid")
+
+
+# ---------------------------------------------------------------- USDT on python3.11
+
+USDT_GC = r"""
+BPF_HASH(gens, int, u64);
+int on_gc(struct pt_regs *ctx) {
+    int gen = -1;
+    bpf_usdt_readarg(1, ctx, &gen);
+    gens.increment(gen);
+    return 0;
+}
+"""
+
+
+@pytest.mark.skipif(not os.path.exists(PYTHON_USDT), reason=f"{PYTHON_USDT} (with USDT notes) is absent")
+def test_usdt_gc_start_on_python(root):
+    child = subprocess.Popen([PYTHON_USDT, "-c", "import gc, sys\nsys.stdin.readline()\n"
+                              "for g in (0, 1, 2, 2): gc.collect(g)\n"], stdin=subprocess.PIPE)
+    try:
+        time.sleep(0.2)
+        u = USDT(pid=child.pid)
+        u.enable_probe(probe="gc__start", fn_name="on_gc")
+        with BPF(text=USDT_GC, usdt_contexts=[u]) as b:
+            assert b.num_open_uprobes() == 1
+            child.communicate(b"go\n", timeout=10)
+            gens = {k.value: v.value for k, v in b["gens"].items()}
+    finally:
+        child.kill()
+        child.wait()
+    assert gens[0] == 1 and gens[1] == 1 and gens[2] >= 2   # and more at interpreter exit
+
+
+# ---------------------------------------------------------------- perf event stack sampling
+
+PROFILE = r"""
+struct key_t { int user_stack; int kernel_stack; };
+BPF_HASH(counts, struct key_t, u64);
+BPF_STACK_TRACE(stacks, 1024);
+int on_sample(struct bpf_perf_event_data *ctx) {
+    if ((bpf_get_current_pid_tgid() >> 32) != PID) return 0;
+    struct key_t k = {};
+    k.user_stack = stacks.get_stackid(ctx, BPF_F_USER_STACK);
+    k.kernel_stack = stacks.get_stackid(ctx, 0);
+    counts.increment(k);
+    return 0;
+}
+"""
+
+
+def test_stack_sampling_with_perf_event_and_symbols(root):
+    with BPF(text=PROFILE, cflags=CFLAGS) as b:
+        b.attach_perf_event(ev_type=PerfType.SOFTWARE, ev_config=PerfSWConfig.CPU_CLOCK,
+                            fn_name="on_sample", sample_freq=499)
+        end = time.monotonic() + 0.6
+        while time.monotonic() < end:
+            sum(range(1000))
+        names = set()
+        for k, _v in b["counts"].items():
+            if k.user_stack >= 0:
+                names.update(b.sym(a, PID) for a in b["stacks"].walk(k.user_stack))
+        b.detach_perf_event(ev_type=PerfType.SOFTWARE, ev_config=PerfSWConfig.CPU_CLOCK)
+        assert not b.open_perf_events
+    assert names - {b"[unknown]"}, "no user frame of this process resolved to a symbol"
+
+
+# ---------------------------------------------------------------- LPM trie and queue
+
+LPM_QUEUE = r"""
+struct lpm_key { u32 prefixlen; u32 addr; };
+BPF_LPM_TRIE(routes, struct lpm_key, u32, 16);
+BPF_ARRAY(probe_addr, u32, 1);
+BPF_QUEUE(answers, u32, 8);
+TRACEPOINT_PROBE(syscalls, sys_enter_getpgid) {
+    if ((bpf_get_current_pid_tgid() >> 32) != PID) return 0;
+    int zero = 0;
+    u32 *a = probe_addr.lookup(&zero);
+    if (!a) return 0;
+    struct lpm_key k = {32, *a};
+    u32 *route = routes.lookup(&k);
+    u32 answer = route ? *route : 0;
+    answers.push(&answer, 0);
+    return 0;
+}
+"""
+
+
+def test_lpm_trie_and_queue(root):
+    import socket
+    import struct
+
+    def key(trie, cidr):
+        net, bits = cidr.split("/")
+        return trie.Key(int(bits), struct.unpack("<I", socket.inet_aton(net))[0])
+
+    with BPF(text=LPM_QUEUE, cflags=CFLAGS) as b:
+        routes, answers = b["routes"], b["answers"]
+        routes[key(routes, "10.0.0.0/8")] = ct.c_uint(8)
+        routes[key(routes, "10.1.0.0/16")] = ct.c_uint(16)
+        with pytest.raises(NotImplementedError):
+            len(routes)
+        for ip in ("10.1.2.3", "10.9.9.9", "192.168.0.1"):
+            b["probe_addr"][0] = ct.c_uint(struct.unpack("<I", socket.inet_aton(ip))[0])
+            os.getpgid(0)
+        assert answers.peek().value == 16
+        assert [answers.pop().value for _ in range(3)] == [16, 8, 0]
+        with pytest.raises(KeyError):
+            answers.pop()
+        answers.push(ct.c_uint(5))
+        assert [v.value for v in answers.values()] == [5]
+
+
+# ---------------------------------------------------------------- trace_pipe
+
+def test_trace_fields_reads_bpf_trace_printk(root):
+    text = r"""
+TRACEPOINT_PROBE(syscalls, sys_enter_getpgid) {
+    if ((bpf_get_current_pid_tgid() >> 32) != PID) return 0;
+    bpf_trace_printk("compat_c %d\n", args->pid);
+    return 0;
+}"""
+    marker = 4000 + PID % 1000
+    with BPF(text=text, cflags=CFLAGS) as b:
+        b.trace_open(nonblocking=True)
+        for _ in range(5):
+            try:
+                os.getpgid(marker)
+            except OSError:
+                pass
+        found = None
+        deadline = time.monotonic() + 3
+        while found is None and time.monotonic() < deadline:
+            task, pid, cpu, flags, ts, msg = b.trace_fields(nonblocking=True)
+            if task is None:
+                time.sleep(0.05)
+            elif msg == b"compat_c %d" % marker and pid == PID:
+                found = (task, cpu, ts)
+    if found is None:
+        pytest.skip("another reader of the global trace_pipe took our lines")
+    assert isinstance(found[0], bytes) and isinstance(found[1], int) and found[2] > 0
+
+
+# ---------------------------------------------------------------- hooks this kernel lacks
+
+def test_kprobe_is_one_clear_line_without_kprobes(root):
+    if features.has("kprobes"):
+        pytest.skip("this kernel has kprobes")
+    with pytest.raises(NotSupported) as e:
+        BPF(text="int kprobe__do_nanosleep(struct pt_regs *ctx) { return 0; }")
+    assert "kprobes" in str(e.value) and "\n" not in str(e.value)
+
+
+def test_kfunc_is_one_clear_line_without_trampolines(root):
+    if BPF.support_kfunc():
+        pytest.skip("this kernel has fentry")
+    with pytest.raises(NotSupported) as e:
+        BPF(text="KFUNC_PROBE(do_nanosleep) { return 0; }")
+    assert "\n" not in str(e.value)
+
+
+def test_missing_tracepoint_is_named(root):
+    with pytest.raises(AttachTargetNotFound, match="sched_swich"):
+        BPF(text="TRACEPOINT_PROBE(sched, sched_swich) { return 0; }")
+
+
+# ---------------------------------------------------------------- bcc module alias and helpers
+
+def test_bcc_modules_resolve_to_compat_c():
+    from compat_c import alias
+    alias.install()
+    try:
+        import bcc
+        from bcc.syscall import syscall_name
+        from bcc.table import BPF_MAP_TYPE_HASH, HashTable
+        from bcc.tcp import flags2str
+        from bcc.utils import ArgString, get_online_cpus
+        assert bcc.BPF is BPF and bcc.USDT is USDT and bcc.__name__ == "compat_c.bcc"
+        assert syscall_name(0) == b"read" and syscall_name(99999) == b"[unknown: 99999]"
+        assert flags2str(0x12) == "SYN|ACK" and BPF_MAP_TYPE_HASH == 1 and HashTable
+        assert bytes(ArgString("x")) == b"x" and get_online_cpus()
+        from bcc.containers import filter_by_containers
+        assert "container_should_be_filtered" in filter_by_containers(type("A", (), {"cgroupmap": None,
+                                                                                     "mntnsmap": None})())
+    finally:
+        alias.uninstall()
+        for name in [m for m in sys.modules if m == "bcc" or m.startswith("bcc.")]:
+            del sys.modules[name]
+
+
+def test_printb_writes_bytes(capsysbinary):
+    from compat_c.bcc.utils import printb
+    printb(b"\xffraw", file=sys.stdout)
+    printb(b"x", file=sys.stdout, nl=0)
+    assert capsysbinary.readouterr().out == b"\xffraw\nx"
+
+
+# ---------------------------------------------------------------- C type descriptions -> ctypes
+
+_SCALARS = st.sampled_from([("char", 1, True), ("u8", 1, False), ("short", 2, True), ("u16", 2, False),
+                            ("int", 4, True), ("u32", 4, False), ("long long", 8, True),
+                            ("u64", 8, False)])
+
+
+@st.composite
+def _structs(draw, depth=0):
+    fields, off, align = [], 0, 1
+    for i in range(draw(st.integers(1, 5))):
+        if depth < 2 and draw(st.booleans()) and draw(st.booleans()):
+            t = draw(_structs(depth + 1))
+            a = t["align"]
+        else:
+            name, size, signed = draw(_SCALARS)
+            t = {"kind": "int", "name": name, "size": size, "signed": signed}
+            a = size
+            n = draw(st.integers(0, 3))
+            if n:
+                t = {"kind": "array", "name": "", "len": n, "size": n * size, "type": t}
+        off = (off + a - 1) // a * a
+        fields.append({"name": f"f{i}", "offset": off, "bit_offset": off * 8, "bits": 0, "type": t})
+        off += t["size"]
+        align = max(align, a)
+    size = (off + align - 1) // align * align
+    return {"kind": "struct", "name": f"s{depth}", "size": size, "fields": fields, "align": align}
+
+
+@settings(max_examples=200, deadline=None)
+@given(_structs())
+def test_described_structs_have_the_described_layout(desc):
+    T = ctype_from_desc(desc)
+    assert ct.sizeof(T) == desc["size"]
+    for f in desc["fields"]:
+        assert getattr(T, f["name"]).offset == f["offset"]
+    obj = T()
+    first = desc["fields"][0]
+    if first["type"]["kind"] == "int" and first["type"]["size"] > 1:
+        setattr(obj, "f0", 5)
+        assert bytes(obj)[: first["type"]["size"]] == (5).to_bytes(first["type"]["size"], "little")
+
+
+def test_char_arrays_read_as_bytes_and_bitfields_as_ints():
+    desc = {"kind": "struct", "name": "e", "size": 24, "fields": [
+        {"name": "comm", "offset": 0, "bit_offset": 0, "bits": 0,
+         "type": {"kind": "array", "name": "", "len": 16, "size": 16,
+                  "type": {"kind": "int", "name": "char", "size": 1, "signed": True}}},
+        {"name": "flag", "offset": 16, "bit_offset": 130, "bits": 3,
+         "type": {"kind": "int", "name": "unsigned int", "size": 4, "signed": False}},
+        {"name": "neg", "offset": 16, "bit_offset": 133, "bits": 4,
+         "type": {"kind": "int", "name": "int", "size": 4, "signed": True}}]}
+    T = ctype_from_desc(desc)
+    raw = bytearray(24)
+    raw[:4] = b"sshd"
+    raw[16] = (5 << 2) | (1 << 5)        # flag = 5 (bits 2-4), neg's low bits = 0b001 (bits 5-7) ...
+    raw[17] = 1                          # ... and its top bit: neg = 0b1001 = -7
+    obj = T.from_buffer_copy(raw)
+    assert obj.comm == b"sshd" and obj.flag == 5 and obj.neg == -7
+    obj.flag = 2
+    assert obj.flag == 2 and obj.neg == -7
+
+
+def test_threads_in_perf_callback_do_not_break_poll(root):
+    """A callback may start threads (tools do): polling continues afterwards."""
+    with BPF(text=EXITSNOOP, cflags=CFLAGS) as b:
+        seen = []
+        b["events"].open_perf_buffer(lambda cpu, data, size: threading.Thread(
+            target=seen.append, args=(size,)).start())
+        subprocess.run(["/bin/true"], check=True)
+        deadline = time.monotonic() + 5
+        while not seen and time.monotonic() < deadline:
+            b.perf_buffer_poll(100)
+    assert seen
