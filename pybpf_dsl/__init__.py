@@ -14,9 +14,11 @@ from .decorators import (bpf_function, cgroup_skb, cgroup_sock, fentry, fexit, i
                          kretfunc, kretprobe, lsm, perf_event, raw_tracepoint, socket_filter, syscall,
                          syscall_prog, tc, tp_btf, tracepoint, uprobe, uretprobe, usdt, xdp)
 from .helpers import bpf
+from .loaded import LoadedProgram, load
 
 __all__ = [
     "bpf", "bpf_function", "tracepoint", "raw_tracepoint", "tp_btf", "kprobe", "kretprobe", "uprobe",
     "uretprobe", "usdt", "syscall", "kfunc", "fentry", "kretfunc", "fexit", "lsm", "iter",
     "perf_event", "xdp", "socket_filter", "tc", "cgroup_skb", "cgroup_sock", "syscall_prog",
+    "load", "LoadedProgram",
 ]

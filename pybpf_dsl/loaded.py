@@ -1,0 +1,259 @@
+"""``load(*probes)``: compile (or take from the cache), load, attach; the live object it returns.
+
+::
+
+    with load(on_openat, on_read) as prog:
+        for ev in prog.poll(events, timeout=1.0):     # decoded OpenEvent values
+            print(ev.pid, ev.comm.decode())
+        prog["read_sizes"].print_log2_hist("bytes")   # bcc's table API
+        print(prog["opens"][os.getpid()])             # plain ints work as keys
+
+Closing (or leaving the ``with``) detaches every probe and closes every
+map, program, buffer and link FD.
+"""
+
+from __future__ import annotations
+
+import select
+import time
+from typing import Any, Iterator
+
+from .errors import BPFError
+from .maps import MapDecl
+
+__all__ = ["load", "LoadedProgram"]
+
+
+class LoadedProgram:
+    """Programs and maps in the kernel, with bcc's table and buffer API.
+
+    ``prog["name"]`` is the bcc table of map ``name``; ``prog.programs`` the
+    loaded programs by function name; ``prog.links`` the attachments;
+    ``prog.object`` the :class:`~pybpf_dsl.lower.CompiledObject` (None when
+    it came from the cache: use ``load(..., cache=False)`` to inspect it).
+    """
+
+    def __init__(self, collection: Any, probes: list[Any], decls: dict[str, MapDecl],
+                 compiled: Any = None) -> None:
+        self.collection = collection
+        self.probes = {p.name: p for p in probes}
+        self.decls = decls
+        self.object = compiled
+        self.programs = collection.programs
+        self.links: dict[str, Any] = {}
+        self.perf_buffers: dict[str, Any] = {}   # filled by PerfEventArray.open_perf_buffer
+        self.ring_buffer: Any = None             # filled by RingBuf.open_ring_buffer
+        self._tables: dict[str, Any] = {}
+        self._pollers: dict[str, Any] = {}
+
+    # -- attaching -----------------------------------------------------------------
+    def attach(self, probe: Any, **options: Any) -> Any:
+        """Attach ``probe`` (a decorated function of this object) with extra options; returns the Link."""
+        from .attach import attach_probe
+        name = probe if isinstance(probe, str) else probe.name
+        p = self.probes[name]
+        link = attach_probe(self.programs[name], p.kind.name, p.target, {**p.options, **options})
+        old = self.links.pop(name, None)
+        if old is not None:
+            old.close()
+        self.links[name] = link
+        return link
+
+    # -- tables --------------------------------------------------------------------
+    def _map_name(self, m: Any) -> str:
+        if isinstance(m, MapDecl):
+            if m.name is None or m.name not in self.collection.maps:
+                raise KeyError(f"{m!r} is not a map of this program")
+            return m.name
+        return m
+
+    def __getitem__(self, name: str | MapDecl) -> Any:
+        """bcc's table over map ``name`` (key and leaf ctypes from the declaration)."""
+        name = self._map_name(name)
+        t = self._tables.get(name)
+        if t is None:
+            from .runtime.tables import table_for
+            try:
+                m = self.collection.maps[name]
+            except KeyError:
+                raise KeyError(f"no map {name!r} (maps: {', '.join(sorted(self.collection.maps))})") from None
+            decl = self.decls.get(name)
+            key_t, leaf_t = decl.ctypes_kv() if decl is not None else (None, None)
+            t = table_for(m, key_t, leaf_t, name=name, owner=self)
+            if decl is not None and decl.value_type is not None and hasattr(t, "event_type"):
+                t.event_type = decl.value_type.ctype
+            self._tables[name] = t
+        return t
+
+    get_table = __getitem__
+
+    def __contains__(self, name: str) -> bool:
+        return name in self.collection.maps
+
+    # -- events --------------------------------------------------------------------
+    def poll(self, events: Any, timeout: float = 1.0) -> Iterator[Any]:
+        """Yield the decoded records of a RingBuf/PerfBuf arriving within ``timeout`` seconds.
+
+        Records already waiting come out at once; the generator ends when
+        ``timeout`` has passed since the call (or at once with timeout=0 and
+        nothing waiting).
+        """
+        name = self._map_name(events)
+        reader, queue = self._poller(name)
+        deadline = time.monotonic() + timeout
+        while True:
+            remaining = max(0.0, deadline - time.monotonic())
+            n = reader.poll(int(remaining * 1000))
+            while queue:
+                yield queue.pop(0)
+            if n <= 0 and remaining <= 0 or time.monotonic() >= deadline:
+                while queue:
+                    yield queue.pop(0)
+                return
+
+    def _poller(self, name: str) -> tuple[Any, list]:
+        found = self._pollers.get(name)
+        if found is not None:
+            return found
+        from .runtime.event_decode import decoder
+        from .runtime.uapi import MapType
+        decl = self.decls.get(name)
+        m = self.collection.maps[name]
+        if decl is None or decl.value_type is None:
+            raise TypeError(f"map {name!r} has no record type to decode")
+        decode = decoder(decl.value_type.ctype)
+        queue: list = []
+        if m.type == MapType.RINGBUF:
+            from .runtime.ring_buffer import RingBuffer
+            reader: Any = RingBuffer()
+            reader.add(m.fileno(), lambda _ctx, data, size: queue.append(decode(data, size)))
+        elif m.type == MapType.PERF_EVENT_ARRAY:
+            from .runtime.perf_buffer import PerfBuffer
+            reader = PerfBuffer(m.fileno(), lambda _cpu, data, size: queue.append(decode(data, size)))
+        else:
+            raise TypeError(f"map {name!r} is a {m.type.name}, not a RingBuf or PerfBuf")
+        self._pollers[name] = (reader, queue)
+        return reader, queue
+
+    def ring_buffer_poll(self, timeout: int = -1) -> int:
+        """bcc's ring_buffer_poll: wait up to ``timeout`` ms on the rings opened with open_ring_buffer."""
+        return self._rings().poll(timeout)
+
+    def ring_buffer_consume(self) -> int:
+        """bcc's ring_buffer_consume: handle what is waiting, without blocking."""
+        return self._rings().consume()
+
+    def _rings(self) -> Any:
+        if self.ring_buffer is None:
+            raise BPFError("No ring buffers to poll: call prog[name].open_ring_buffer(callback) first")
+        return self.ring_buffer
+
+    def perf_buffer_poll(self, timeout: int = -1) -> int:
+        """bcc's perf_buffer_poll: wait up to ``timeout`` ms on every open perf buffer."""
+        buffers = list(self.perf_buffers.values())
+        if len(buffers) == 1:
+            return buffers[0].poll(timeout)
+        with select.epoll() as ep:
+            by_fd = {b.fileno(): b for b in buffers}
+            for fd in by_fd:
+                ep.register(fd, select.EPOLLIN)
+            ready = ep.poll(timeout / 1000 if timeout >= 0 else -1)
+        return sum(by_fd[fd].consume() for fd, _ in ready)
+
+    # -- lifetime ------------------------------------------------------------------
+    def close(self) -> None:
+        """Detach every probe and close every FD (idempotent)."""
+        for link in reversed(list(self.links.values())):
+            link.close()
+        self.links.clear()
+        for reader, _queue in self._pollers.values():
+            reader.close()
+        self._pollers.clear()
+        for t in self._tables.values():
+            if hasattr(t, "close"):
+                t.close()
+        self._tables.clear()
+        for b in self.perf_buffers.values():
+            b.close()
+        self.perf_buffers.clear()
+        if self.ring_buffer is not None:
+            self.ring_buffer.close()
+            self.ring_buffer = None
+        self.collection.close()
+
+    def __enter__(self) -> "LoadedProgram":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return (f"<LoadedProgram programs={list(self.programs)} maps={list(self.collection.maps)} "
+                f"attached={list(self.links)}>")
+
+
+def map_decls(probes: list[Any]) -> dict[str, MapDecl]:
+    """Name every map declaration the probes' modules define (by its global name)."""
+    found: dict[str, MapDecl] = {}
+    seen: set[int] = set()
+    for p in probes:
+        g = p.py_func.__globals__
+        if id(g) in seen:
+            continue
+        seen.add(id(g))
+        for name, obj in list(g.items()):
+            if isinstance(obj, MapDecl):
+                obj.bind_name(name)
+                found.setdefault(obj.name, obj)
+    return found
+
+
+def load(*probes: Any, license: str = "GPL", cache: bool = True, pin_root: str | None = None,
+         attach: bool = True, debug: int = 0) -> LoadedProgram:
+    """Compile ``probes`` into one object, load it and attach each probe; returns a LoadedProgram.
+
+    ``cache``: reuse the object compiled for the same source, compiler and
+    kernel (skipping LLVM entirely).  ``pin_root``: where ``pinned=True``
+    maps are pinned (default: the bpffs mount).  ``attach=False`` only
+    loads (attach later with ``prog.attach(fn, **options)``).  ``debug``
+    takes :mod:`pybpf_dsl.debug` flags (print LLVM IR, assembly with source
+    lines, write the object file).
+    """
+    from .attach import needs_target
+    from .runtime.loader import load_object
+    if not probes:
+        raise ValueError("load() needs at least one probe")
+    decls = map_decls(list(probes))
+    elf, compiled = _object(list(probes), license, cache and not debug, debug)
+    if compiled is not None:
+        decls.update({m.name: m for m in compiled.maps if m.name})
+    coll = load_object(elf, maps_pin_root=pin_root)
+    prog = LoadedProgram(coll, list(probes), decls, compiled)
+    try:
+        if attach:
+            for p in probes:
+                if not needs_target(p.kind.name, p.options):
+                    prog.attach(p)
+    except BaseException:
+        prog.close()
+        raise
+    return prog
+
+
+def _object(probes: list[Any], license: str, use_cache: bool, debug: int) -> tuple[bytes, Any]:
+    """The ELF object for ``probes`` and the CompiledObject (None on a cache hit)."""
+    from . import cache
+    key = cache.cache_key(probes, license) if use_cache else None
+    if key is not None:
+        elf = cache.get(key)
+        if elf is not None:
+            return elf, None
+    from .lower import compile_programs
+    compiled = compile_programs(*probes, license=license)
+    if debug:
+        from .debug import show
+        show(compiled, debug)
+    if key is not None:
+        cache.put(key, compiled.elf)
+    return compiled.elf, compiled
+
