@@ -3,7 +3,7 @@
 The key covers everything the object depends on: the text of each probe's
 module file (so a change to a struct, a map or a helper function defined
 there recompiles), the probes' names, kinds, targets and options, the
-compiler (the DSL's own source files and llvmlite's version), the license,
+compiler (the DSL's own source files and the installed llvmlite), the license,
 and the running kernel (its release, build and BTF size: offsets of
 kernel structs and tracepoint formats come from it).  Modules imported by
 the probe module are not hashed: after editing a shared module, clear the
@@ -49,11 +49,11 @@ def _compiler_id() -> bytes:
     for p in paths:
         st = os.stat(p)
         h.update(f"{p}:{st.st_size}:{st.st_mtime_ns}".encode())
-    try:
-        import importlib.metadata as md
-        h.update(md.version("llvmlite").encode())
-    except Exception:  # noqa: BLE001 - no llvmlite: a cache miss will say so when compiling
-        h.update(b"no-llvmlite")
+    import importlib.util
+    spec = importlib.util.find_spec("llvmlite")   # locates the package without importing it
+    if spec is not None and spec.origin:
+        st = os.stat(spec.origin)
+        h.update(f"{spec.origin}:{st.st_size}:{st.st_mtime_ns}".encode())
     return h.digest()
 
 

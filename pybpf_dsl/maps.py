@@ -248,7 +248,7 @@ class ArrayMap(MapDecl):
     map_type = MapType.ARRAY
     type_params = ("value",)
     key = T.u32
-    method_names = ("lookup", "update", "increment")
+    method_names = ("lookup", "update", "insert", "increment")
     subscript = True
 
 
