@@ -98,7 +98,7 @@ def _func_proto(name: str, what: str) -> Any:
     from .runtime.btf import Kind, kernel_btf
     btf = kernel_btf()
     try:
-        f = btf.find(name, Kind.FUNC if what != "tp_btf" else Kind.TYPEDEF)
+        f = btf.find(name, Kind.TYPEDEF if what == "tp_btf" else Kind.FUNC)
     except KeyError:
         raise AttachTargetNotFound(f"no {what} target {name!r} in the running kernel's BTF") from None
     t = btf.resolve(f.type_id)
@@ -119,8 +119,11 @@ def context_type(kind: str, target: str) -> T.Type:
         cat, ev = split_tracepoint(target)
         return T.PtrType(tracepoint_struct(cat, ev), "direct")
     if kind == "tp_btf":
-        return T.PtrType(_btf_args_struct(f"tp_btf_{target}", _func_proto("btf_trace_" + target, "tp_btf"),
-                                          1, False), "direct")
+        try:   # the tracepoint's BPF glue function has the parameter names; the typedef has none
+            proto = _func_proto("__bpf_trace_" + target, "tp_btf glue")
+        except AttachTargetNotFound:
+            proto = _func_proto("btf_trace_" + target, "tp_btf")
+        return T.PtrType(_btf_args_struct(f"tp_btf_{target}", proto, 1, False), "direct")
     if kind in ("fentry", "fexit"):
         return T.PtrType(_btf_args_struct(f"{kind}_{target}", _func_proto(target, kind), 0,
                                           kind == "fexit"), "direct")

@@ -19,7 +19,7 @@ import time
 from typing import Any, Iterator
 
 from .errors import BPFError
-from .maps import MapDecl
+from .maps import MapDecl, PerfBuf
 
 __all__ = ["load", "LoadedProgram"]
 
@@ -73,12 +73,15 @@ class LoadedProgram:
         t = self._tables.get(name)
         if t is None:
             from .runtime.tables import table_for
+            from .runtime.uapi import MapType
             try:
                 m = self.collection.maps[name]
             except KeyError:
                 raise KeyError(f"no map {name!r} (maps: {', '.join(sorted(self.collection.maps))})") from None
             decl = self.decls.get(name)
             key_t, leaf_t = decl.ctypes_kv() if decl is not None else (None, None)
+            if m.type == MapType.PERF_EVENT_ARRAY and name in self._pollers:
+                self._pollers.pop(name)[0].close()   # bcc's open_perf_buffer takes the CPUs over
             t = table_for(m, key_t, leaf_t, name=name, owner=self)
             if decl is not None and decl.value_type is not None and hasattr(t, "event_type"):
                 t.event_type = decl.value_type.ctype
@@ -94,6 +97,8 @@ class LoadedProgram:
     def poll(self, events: Any, timeout: float = 1.0) -> Iterator[Any]:
         """Yield the decoded records of a RingBuf/PerfBuf arriving within ``timeout`` seconds.
 
+        PerfBuf readers open at load (perf samples with no reader are lost),
+        unless bcc's ``prog[name].open_perf_buffer`` takes the map over.
         Records already waiting come out at once; the generator ends when
         ``timeout`` has passed since the call (or at once with timeout=0 and
         nothing waiting).
@@ -230,6 +235,9 @@ def load(*probes: Any, license: str = "GPL", cache: bool = True, pin_root: str |
     coll = load_object(elf, maps_pin_root=pin_root)
     prog = LoadedProgram(coll, list(probes), decls, compiled)
     try:
+        for name, decl in decls.items():     # perf samples are dropped while no reader is open
+            if isinstance(decl, PerfBuf) and name in coll.maps:
+                prog._poller(name)
         if attach:
             for p in probes:
                 if not needs_target(p.kind.name, p.options):

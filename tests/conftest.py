@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import gc
 import os
+import subprocess
+import sys
 import time
 
 import pytest
@@ -105,3 +107,21 @@ def root():
     """Skip unless running as root (every kernel test needs it)."""
     if os.geteuid() != 0:
         pytest.skip("needs root (CAP_BPF, CAP_PERFMON, CAP_SYS_ADMIN)")
+
+
+@pytest.fixture
+def bpf_cc(tmp_path):
+    """Compile BPF C source to an object file with the ziglang wheel's clang; returns its path."""
+    try:
+        import ziglang  # noqa: F401
+    except ImportError:
+        pytest.skip("needs the ziglang wheel (pip install ziglang) to compile BPF C")
+
+    def compile_(source: str, name: str = "prog") -> str:
+        src = tmp_path / f"{name}.c"
+        obj = tmp_path / f"{name}.o"
+        src.write_text(source)
+        subprocess.run([sys.executable, "-m", "ziglang", "cc", "-target", "bpfel-freestanding-none",
+                        "-O2", "-g", "-c", str(src), "-o", str(obj)], check=True, capture_output=True)
+        return str(obj)
+    return compile_

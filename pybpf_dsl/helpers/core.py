@@ -110,4 +110,41 @@ def jiffies64() -> u64:
     return time.monotonic_ns() // 4_000_000
 
 
+
+@helper(127)
+def seq_write(seq: Mem, data: Buf) -> s64:
+    """Write ``data`` to an iterator's seq_file (``ctx.meta.seq`` in @iter programs)."""
+    raise NotImplementedError("seq_files exist only inside BPF iterators")
+
+
+@helper(26)
+def skb_load_bytes(skb: Mem, offset: u32, to: Buf) -> s64:
+    """Copy packet bytes from ``offset`` into ``to`` (socket filter, tc, cgroup_skb programs)."""
+    raise NotImplementedError("packets exist only inside BPF programs")
+
+
+@helper(189)
+def xdp_load_bytes(xdp: Mem, offset: u32, to: Buf) -> s64:
+    """Copy packet bytes from ``offset`` into ``to`` (XDP programs)."""
+    raise NotImplementedError("packets exist only inside BPF programs")
+
+
+@helper(174)
+def get_attach_cookie(ctx: Mem) -> u64:
+    """The cookie given when the probe was attached."""
+    raise NotImplementedError("attach cookies exist only inside BPF programs")
+
+
+@helper(58)
+def override_return(regs: Mem, rc: u64) -> s64:
+    """Make the probed kernel function return ``rc`` (kprobes on ALLOW_ERROR_INJECTION functions)."""
+    raise NotImplementedError("only inside kprobe programs")
+
+
+@helper(109)
+def send_signal(sig: u32) -> s64:
+    """Send signal ``sig`` to the current process."""
+    raise NotImplementedError("only inside BPF programs")
+
+
 __all__ = ["KPTR", "MapArg"]

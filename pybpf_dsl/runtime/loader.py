@@ -23,11 +23,12 @@ from ..errors import ObjectFormatError, syscall_error
 from . import syscall
 from .btf import BTF, kernel_btf
 from .core import relocate
+from .cpus import num_possible_cpus
 from .elf import ObjectSpec, parse_object
 from .fd import FD
 from .mapspec import MapSpec, PinMode
 from .program import Program, ProgramSpec, load_program
-from .uapi import BPF_PSEUDO_MAP_FD, BPF_PSEUDO_MAP_VALUE, ProgType
+from .uapi import BPF_PSEUDO_MAP_FD, BPF_PSEUDO_MAP_VALUE, MapType, ProgType
 
 __all__ = ["Collection", "load_object", "load_btf", "link_program"]
 
@@ -171,6 +172,9 @@ def load_object(data: bytes | str | os.PathLike, *, prog_types: dict[str, ProgTy
             mspec = given or mspec
             if mspec.pinning == PinMode.BY_NAME and maps_pin_root and not mspec.pin_path:
                 mspec = replace(mspec, pin_path=maps_pin_root)
+            if mspec.type == MapType.PERF_EVENT_ARRAY and mspec.max_entries == 0:
+                # As libbpf: an unsized perf event array gets one slot per possible CPU.
+                mspec = replace(mspec, max_entries=num_possible_cpus())
             coll.maps[map_name] = Map.create(mspec, btf_fd=btf_fd)
         if overrides:
             raise KeyError(f"map_overrides names maps the object does not have: {sorted(overrides)}")

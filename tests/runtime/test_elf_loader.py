@@ -6,8 +6,6 @@ import ctypes
 import os
 import shutil
 import struct
-import subprocess
-import sys
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -35,28 +33,10 @@ static __u64 (*bpf_get_current_task)(void) = (void *) 35;
 """
 
 
-def _have_cc() -> bool:
-    try:
-        import ziglang  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
 @pytest.fixture
-def cc(tmp_path):
+def cc(bpf_cc):
     """Compile C source (PRELUDE prepended) to a BPF object; returns its path."""
-    if not _have_cc():
-        pytest.skip("needs the ziglang wheel (pip install ziglang) to compile BPF C")
-
-    def compile_(source: str, name: str = "prog") -> str:
-        src = tmp_path / f"{name}.c"
-        obj = tmp_path / f"{name}.o"
-        src.write_text(PRELUDE + source)
-        subprocess.run([sys.executable, "-m", "ziglang", "cc", "-target", "bpfel-freestanding-none",
-                        "-O2", "-g", "-c", str(src), "-o", str(obj)], check=True, capture_output=True)
-        return str(obj)
-    return compile_
+    return lambda source, name="prog": bpf_cc(PRELUDE + source, name)
 
 
 MAPS_AND_DATA = r"""
