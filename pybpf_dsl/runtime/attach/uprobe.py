@@ -22,16 +22,13 @@ from ..elfsyms import get_user_functions_and_addresses, open_elf, resolve_binary
 from ..fd import FD
 from ..uapi import AttachType, ffi
 from .link import Link
+from .perf_event import attach_perf_fd
+from .progfd import prog_fd
 
 __all__ = ["attach_uprobe", "attach_uprobe_regex", "attach_uprobe_offsets", "uprobe_fds",
-           "open_uprobes", "uprobe_pmu", "uprobe_perf_attr", "prog_fd_of"]
+           "open_uprobes", "uprobe_pmu", "uprobe_perf_attr"]
 
 _PMU_DIR = "/sys/bus/event_source/devices/uprobe"
-
-
-def prog_fd_of(prog: Any) -> int:
-    """A program FD from an int or any object with ``fileno()``."""
-    return prog if isinstance(prog, int) else prog.fileno()
 
 
 def _format_shift(field: str) -> int:
@@ -83,20 +80,6 @@ def _open_perf_uprobe(path: str, offset: int, pid: int, retprobe: bool,
     fd = syscall.perf_event_open(attr, pid, 0 if pid == -1 else -1, what=what)
     del keep
     return fd
-
-
-def _bind_prog(prog_fd: int, pfd: FD, cookie: int, what: str) -> list[FD]:
-    """Attach the program to a perf event: a BPF link (cookie capable), else the ioctl."""
-    try:
-        link = syscall.link_create(prog_fd, pfd.fileno(), AttachType.PERF_EVENT, what=what,
-                                   perf_event={"bpf_cookie": cookie})
-        return [link, pfd]
-    except SyscallError as e:
-        if cookie or e.errno not in (_errno.EINVAL, _errno.ENOTSUP, 524):
-            raise
-    syscall.ioctl(pfd.fileno(), uapi.PERF_EVENT_IOC_SET_BPF, prog_fd, what)
-    syscall.ioctl(pfd.fileno(), uapi.PERF_EVENT_IOC_ENABLE, 0, what)
-    return [pfd]
 
 
 def attach_uprobe(prog: Any, binary: str | bytes, symbol: str | bytes | None = None,
@@ -179,7 +162,7 @@ def uprobe_fds(prog: Any, path: str, offsets: Sequence[int], *, pid: int = -1,
     Prefer a uprobe_multi link for many probes: the kernel detaches a perf
     uprobe with one RCU grace period each (~80 ms on 6.18), a link all at once.
     """
-    prog_fd = prog_fd_of(prog)
+    fd = prog_fd(prog)
     refs = list(ref_ctr_offsets) or [0] * len(offsets)
     cks = list(cookies) or [0] * len(offsets)
     if not (len(refs) == len(cks) == len(offsets)):
@@ -187,11 +170,11 @@ def uprobe_fds(prog: Any, path: str, offsets: Sequence[int], *, pid: int = -1,
     target = target or path
     if multi is not False:
         try:
-            return [_uprobe_multi_link(prog_fd, path, offsets, refs, cks, pid, retprobe, target)]
+            return [_uprobe_multi_link(fd, path, offsets, refs, cks, pid, retprobe, target)]
         except SyscallError as e:
             if multi or e.errno not in (_errno.EINVAL, _errno.EOPNOTSUPP, 524, _errno.ENOSYS):
                 raise
-    return open_uprobes(prog_fd, path, offsets, pid=pid, retprobe=retprobe,
+    return open_uprobes(fd, path, offsets, pid=pid, retprobe=retprobe,
                         ref_ctr_offsets=refs, cookies=cks, target=target)
 
 
@@ -202,7 +185,7 @@ def open_uprobes(prog: Any, path: str, offsets: Sequence[int], *, pid: int = -1,
 
     All or nothing: on failure every event already opened is closed.
     """
-    prog_fd = prog_fd_of(prog)
+    program = prog_fd(prog)
     uprobe_pmu()
     kind = "uretprobe" if retprobe else "uprobe"
     refs = list(ref_ctr_offsets) or [0] * len(offsets)
@@ -213,7 +196,8 @@ def open_uprobes(prog: Any, path: str, offsets: Sequence[int], *, pid: int = -1,
             what = f"attaching {kind} to {target or path} (offset {off:#x})"
             pfd = _open_perf_uprobe(path, off, pid, retprobe, ref, what)
             try:
-                fds.extend(_bind_prog(prog_fd, pfd, ck, what))
+                link = attach_perf_fd(program, pfd, ck, what)
+                fds.extend([link, pfd] if link is not None else [pfd])
             except BaseException:
                 pfd.close()
                 raise
@@ -224,7 +208,7 @@ def open_uprobes(prog: Any, path: str, offsets: Sequence[int], *, pid: int = -1,
     return fds
 
 
-def _uprobe_multi_link(prog_fd: int, path: str, offsets: Sequence[int], refs: Sequence[int],
+def _uprobe_multi_link(program: int, path: str, offsets: Sequence[int], refs: Sequence[int],
                        cookies: Sequence[int], pid: int, retprobe: bool, target: str) -> FD:
     n = len(offsets)
     cpath = ffi.new("char[]", os.fsencode(path))
@@ -234,7 +218,7 @@ def _uprobe_multi_link(prog_fd: int, path: str, offsets: Sequence[int], refs: Se
     fields = {"path": _addr(cpath), "offsets": _addr(coffs), "ref_ctr_offsets": _addr(crefs),
               "cookies": _addr(ccks), "cnt": n, "pid": max(pid, 0),
               "flags": uapi.BPF_F_UPROBE_MULTI_RETURN if retprobe else 0}
-    fd = syscall.link_create(prog_fd, 0, AttachType.TRACE_UPROBE_MULTI,
+    fd = syscall.link_create(program, 0, AttachType.TRACE_UPROBE_MULTI,
                              what=f"attaching uprobe_multi to {target} ({n} offsets)",
                              uprobe_multi=fields)
     del cpath, coffs, crefs, ccks
