@@ -2,21 +2,29 @@
 
 Run as root: ``python3 benchmarks/bench_buffers.py``.
 
-Producers are SCHED_CLS programs run with BPF_PROG_TEST_RUN (``repeat=N``
-writes N 24-byte samples in one syscall), the same program shape on both
-sides.  Two measurements:
+Every sample is 24 bytes, ``struct { u64 seq, a, b; }``, numbered by the
+producer; both sides use the same program shape (perf_event_output, or
+ringbuf_output, of a stack struct after a counter-array update) and the
+same buffer sizes, and every figure is checked: each side must deliver as
+many samples as the producer wrote (capacity) or reports what it lost
+(streaming).
 
-* capacity, no loss: a burst that fits the buffer is written, then the
-  reader delivers all of it; the time of the delivery alone gives events/s
-  (every sample checked to arrive, none lost).  Through the callback API
-  (``callback(cpu, data, size)``, a trivial callback and one that decodes the
-  struct) and through the bulk path (``drain().as_array(Event)``).
-* streaming: a producer thread on one CPU writes bursts while the reader
-  polls on the other; delivered events/s and lost samples.
+* Capacity, no loss: a SCHED_CLS producer run with BPF_PROG_TEST_RUN
+  (``repeat=N``: N samples in one syscall) writes a burst that fits the
+  buffer, then the reader delivers all of it; only the delivery is timed,
+  on both sides.  Through the callback API (trivial callback; callback
+  decoding the struct in place, what bcc's ``table.event(data)`` gives;
+  ours also decoding a copy) and through our bulk paths
+  (``drain().as_array(Event)``, and ``read_into(out)`` into a reused array).
+  Issue 2's targets compare our callback and bulk rates to bcc's callback.
+* Streaming: a producer process on one CPU calls getppid() as fast as it
+  can for a fixed time; a tracepoint program filtered by its pid emits one
+  sample per call; the reader polls on the other CPU (benchmarks/_stream.py,
+  the same code on both sides).  Delivered events/s over the whole run and
+  the samples lost (produced by the program - delivered).
 
 bcc runs in a child process under the system Python when it is installed
-(benchmarks/_bcc.py); otherwise bcc's figures from issue 2 are printed as the
-labelled reference.
+(benchmarks/_bcc.py); otherwise only our figures are printed.
 """
 
 from __future__ import annotations
@@ -24,7 +32,6 @@ from __future__ import annotations
 import ctypes
 import os
 import sys
-import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -32,173 +39,206 @@ sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "tests", "runtime"))
 
 import _bcc  # noqa: E402
-from buffer_producers import counter_map, perf_array, perf_producer, ringbuf, ringbuf_producer, run  # noqa: E402
+import _stream  # noqa: E402
+from buffer_producers import (counter_map, perf_array, perf_producer, ringbuf,  # noqa: E402
+                              ringbuf_producer, run, tracepoint_seq_producer)
 
+from pybpf_dsl.runtime import syscall  # noqa: E402
+from pybpf_dsl.runtime.attach.tracepoint import attach_tracepoint  # noqa: E402
 from pybpf_dsl.runtime.event_decode import decoder  # noqa: E402
 from pybpf_dsl.runtime.perf_buffer import PerfBuffer  # noqa: E402
 from pybpf_dsl.runtime.ring_buffer import RingBuffer  # noqa: E402
+from pybpf_dsl.runtime.uapi import ffi  # noqa: E402
 
 SIZE = 24
-PERF_BURST, PERF_ROUNDS, PERF_PAGES = 20_000, 10, 256      # 640 KiB of records per burst
-RING_BURST, RING_ROUNDS, RING_BYTES = 100_000, 5, 1 << 22  # 3.2 MiB per burst
-REFERENCE = {"perf_callback": 266_000, "ring_callback": 330_000}  # issue 2, bcc 0.26
+PERF_BURST, PERF_ROUNDS, PERF_PAGES = 20_000, 10, 256      # 800 KB of records per burst, 1 MiB ring
+RING_BURST, RING_ROUNDS, RING_BYTES = 100_000, 5, 1 << 22  # 3.2 MB per burst, 4 MiB ring
+STREAM_SECONDS = 1.5
+BULK_ITEMS = 1 << 16                                       # the reused read_into array
 
 
 class Event(ctypes.Structure):
     _fields_ = [("seq", ctypes.c_uint64), ("a", ctypes.c_uint64), ("b", ctypes.c_uint64)]
 
 
+class Counter:
+    """Callbacks doing the measured per-event work (the same statements as on bcc's side)."""
+
+    def __init__(self) -> None:
+        state = self.state = {"n": 0, "seq": 0}
+        view, copy = decoder(Event).view, decoder(Event)
+
+        def trivial(_a, _b, _c):
+            state["n"] += 1
+
+        def decode_view(_a, data, _c):  # bcc: table.event(data).seq
+            state["n"] += 1
+            state["seq"] = view(data).seq
+
+        def decode_copy(_a, data, _c):
+            state["n"] += 1
+            state["seq"] = copy(data).seq
+
+        self.trivial, self.decode_view, self.decode_copy = trivial, decode_view, decode_copy
+
+    @property
+    def n(self) -> int:
+        return self.state["n"]
+
+
 def _rate(events: int, seconds: float) -> float:
     return events / seconds if seconds > 0 else float("inf")
 
 
-# ---------------------------------------------------------------- ours
-
-def _perf_capacity(events_fd, prog, callback) -> tuple[float, int]:
-    with PerfBuffer(events_fd, callback, page_cnt=PERF_PAGES) as pb:
-        total, spent = 0, 0.0
-        for _ in range(PERF_ROUNDS):
-            run(prog, PERF_BURST)
-            start = time.perf_counter()
-            total += pb.consume()
-            spent += time.perf_counter() - start
-        assert total == PERF_BURST * PERF_ROUNDS, f"perf buffer delivered {total}"
-        return _rate(total, spent), pb.lost
+def _counter_value(counter) -> int:
+    value = ffi.new("uint64_t *")
+    syscall.map_lookup(counter.fileno(), ffi.new("uint32_t *", 0), value)
+    return value[0]
 
 
-def _perf_bulk(events_fd, prog) -> tuple[float, int]:
-    with PerfBuffer(events_fd, print, page_cnt=PERF_PAGES) as pb:
-        total, spent, last = 0, 0.0, None
-        for _ in range(PERF_ROUNDS):
-            run(prog, PERF_BURST)
-            start = time.perf_counter()
-            events = pb.drain().as_array(Event)
-            spent += time.perf_counter() - start
-            total += len(events)
-            assert last is None or events[0].seq == last + 1, "a sample went missing"
-            last = events[-1].seq
-        assert total == PERF_BURST * PERF_ROUNDS
-        return _rate(total, spent), pb.lost
+# ---------------------------------------------------------------- ours: capacity
+
+def _capacity(prog, burst: int, rounds: int, deliver) -> float:
+    """events/s of ``deliver()`` (returns how many it delivered) over ``rounds`` bursts."""
+    total, spent = 0, 0.0
+    for _ in range(rounds):
+        run(prog, burst)
+        start = time.perf_counter()
+        total += deliver()
+        spent += time.perf_counter() - start
+    assert total == burst * rounds, f"delivered {total} of {burst * rounds}"
+    return _rate(total, spent)
 
 
-def _ring_capacity(rb_fd, prog, callback) -> float:
-    with RingBuffer() as rb:
-        rb.add(rb_fd, callback)
-        total, spent = 0, 0.0
-        for _ in range(RING_ROUNDS):
-            run(prog, RING_BURST)
-            start = time.perf_counter()
-            total += rb.consume()
-            spent += time.perf_counter() - start
-        assert total == RING_BURST * RING_ROUNDS, f"ring buffer delivered {total}"
-        return _rate(total, spent)
+def _checked_array(events, last: list) -> int:
+    """Check that a bulk result continues the sequence; its length."""
+    n = len(events)
+    if n:
+        assert events[0].seq == last[0] + 1 and events[n - 1].seq == last[0] + n, "a sample went missing"
+        last[0] += n
+    return n
 
 
-def _ring_bulk(rb_fd, prog) -> float:
-    with RingBuffer() as rb:
-        rb.add(rb_fd, print)
-        total, spent = 0, 0.0
-        for _ in range(RING_ROUNDS):
-            run(prog, RING_BURST)
-            start = time.perf_counter()
-            total += len(rb.drain().as_array(Event))
-            spent += time.perf_counter() - start
-        assert total == RING_BURST * RING_ROUNDS
-        return _rate(total, spent)
+def _read_all(reader, out, last: list) -> int:
+    """read_into until the reader is empty, checking the sequence; how many."""
+    total = 0
+    while True:
+        n = reader.read_into(out)
+        if not n:
+            return total
+        assert out[0].seq == last[0] + 1 and out[n - 1].seq == last[0] + n, "a sample went missing"
+        last[0] += n
+        total += n
 
 
-def _stream(reader_poll, finish, prog, seconds: float, burst: int) -> tuple[int, float]:
-    """Producer thread on the first CPU, reader here on the second; (produced, elapsed)."""
-    cpus = sorted(os.sched_getaffinity(0))
-    produced = [0]
-    done = threading.Event()
-
-    def producer():
-        os.sched_setaffinity(0, {cpus[0]})
-        end = time.perf_counter() + seconds
-        while time.perf_counter() < end:
-            run(prog, burst)
-            produced[0] += burst
-        done.set()
-
-    os.sched_setaffinity(0, {cpus[-1]})
-    thread = threading.Thread(target=producer)
-    start = time.perf_counter()
-    thread.start()
-    while not done.is_set():
-        reader_poll(100)
-    thread.join()
-    finish()
-    elapsed = time.perf_counter() - start
-    os.sched_setaffinity(0, set(cpus))
-    return produced[0], elapsed
-
-
-def ours() -> dict:
-    cpus = os.sched_getaffinity(0)
-    os.sched_setaffinity(0, {min(cpus)})  # bursts land in one CPU's ring
+def ours_capacity() -> dict:
     results: dict = {}
-    count = [0]
-
-    def trivial(_a, _b, _c):
-        count[0] += 1
-
-    decode = decoder(Event)
-    seqs = []
-
-    def decoding(_cpu, data, size):
-        seqs.append(decode(data).seq)
-
+    old = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, {min(old)})  # bursts land in one CPU's ring
+    out = (Event * BULK_ITEMS)()
     events, counter = perf_array(), counter_map()
     prog = perf_producer(events.fileno(), counter.fileno(), SIZE)
     try:
-        results["perf_callback"], lost = _perf_capacity(events.fileno(), prog, trivial)
-        results["perf_decode"], _ = _perf_capacity(events.fileno(), prog, decoding)
-        results["perf_bulk"], _ = _perf_bulk(events.fileno(), prog)
-        os.sched_setaffinity(0, cpus)
-        for wakeup in (1, 32):
-            count[0] = 0
-            with PerfBuffer(events.fileno(), trivial, page_cnt=PERF_PAGES,
-                            wakeup_events=wakeup) as pb:
-                produced, elapsed = _stream(pb.poll, pb.consume, prog, 1.0, 2000)
-                results[f"perf_stream_w{wakeup}"] = (_rate(count[0], elapsed), pb.lost, produced)
+        for name in ("trivial", "decode_view", "decode_copy"):
+            c = Counter()
+            with PerfBuffer(events.fileno(), getattr(c, name), page_cnt=PERF_PAGES) as pb:
+                results[f"perf_{name}"] = _capacity(prog, PERF_BURST, PERF_ROUNDS, pb.consume)
+                assert pb.lost == 0
+        with PerfBuffer(events.fileno(), print, page_cnt=PERF_PAGES) as pb:
+            last = [_counter_value(counter)]
+            results["perf_drain"] = _capacity(prog, PERF_BURST, PERF_ROUNDS,
+                                              lambda: _checked_array(pb.drain().as_array(Event), last))
+            results["perf_read_into"] = _capacity(prog, PERF_BURST, PERF_ROUNDS,
+                                                  lambda: _read_all(pb, out, last))
+            assert pb.lost == 0
     finally:
-        os.sched_setaffinity(0, cpus)
+        os.sched_setaffinity(0, old)
         prog.close()
         events.close()
         counter.close()
 
-    os.sched_setaffinity(0, {min(cpus)})
     rb_map, counter = ringbuf(RING_BYTES), counter_map()
-    prog = ringbuf_producer(rb_map.fileno(), counter.fileno(), SIZE, "reserve")
+    prog = ringbuf_producer(rb_map.fileno(), counter.fileno(), SIZE, "output")
     try:
-        results["ring_callback"] = _ring_capacity(rb_map.fileno(), prog, trivial)
-        results["ring_decode"] = _ring_capacity(rb_map.fileno(), prog,
-                                                lambda c, d, s: seqs.append(decode(d).seq))
-        results["ring_bulk"] = _ring_bulk(rb_map.fileno(), prog)
-        os.sched_setaffinity(0, cpus)
-        count[0] = 0
+        for name in ("trivial", "decode_view", "decode_copy"):
+            c = Counter()
+            with RingBuffer() as rb:
+                rb.add(rb_map.fileno(), getattr(c, name))
+                results[f"ring_{name}"] = _capacity(prog, RING_BURST, RING_ROUNDS, rb.consume)
         with RingBuffer() as rb:
-            rb.add(rb_map.fileno(), trivial)
-            produced, elapsed = _stream(rb.poll, rb.consume, prog, 1.0, 20_000)
-            results["ring_stream"] = (_rate(count[0], elapsed), produced - count[0], produced)
+            rb.add(rb_map.fileno(), print)
+            last = [_counter_value(counter)]
+            results["ring_drain"] = _capacity(prog, RING_BURST, RING_ROUNDS,
+                                              lambda: _checked_array(rb.drain().as_array(Event), last))
+            results["ring_read_into"] = _capacity(prog, RING_BURST, RING_ROUNDS,
+                                                  lambda: _read_all(rb, out, last))
     finally:
-        os.sched_setaffinity(0, cpus)
         prog.close()
         rb_map.close()
         counter.close()
     return results
 
 
+# ---------------------------------------------------------------- ours: streaming
+
+def _stream_one(ring: bool, bulk: bool) -> tuple[float, int, int]:
+    """(delivered/s, lost, produced) with a live tracepoint producer."""
+    out_map = ringbuf(RING_BYTES) if ring else perf_array()
+    counter = counter_map()
+    producer = _stream.Producer(STREAM_SECONDS)
+    c = Counter()
+    arr = (Event * BULK_ITEMS)()
+    delivered = [0]
+
+    def bulk_poll(timeout_ms: int) -> None:
+        delivered[0] += reader.read_into(arr, timeout_ms)
+
+    def bulk_finish() -> None:
+        while (n := reader.read_into(arr)):
+            delivered[0] += n
+
+    try:
+        prog = tracepoint_seq_producer(out_map.fileno(), counter.fileno(), producer.pid, SIZE, ring)
+        with prog, attach_tracepoint(prog, *_stream.TRACEPOINT):
+            if ring:
+                reader = RingBuffer()
+                reader.add(out_map.fileno(), c.decode_view)
+            else:
+                reader = PerfBuffer(out_map.fileno(), c.decode_view, page_cnt=PERF_PAGES)
+            with reader:
+                if bulk:
+                    elapsed = _stream.stream(producer, bulk_poll, bulk_finish)
+                else:
+                    elapsed = _stream.stream(producer, reader.poll, reader.consume)
+                    delivered[0] = c.n
+        producer.close()
+        produced = _counter_value(counter)
+    finally:
+        if producer.running():
+            producer.proc.kill()
+        out_map.close()
+        counter.close()
+    return _rate(delivered[0], elapsed), produced - delivered[0], produced
+
+
+def ours_streaming() -> dict:
+    return {f"{kind}_stream_{api}": _stream_one(kind == "ring", api == "bulk")
+            for kind in ("perf", "ring") for api in ("callback", "bulk")}
+
+
 # ---------------------------------------------------------------- bcc
 
 _BCC_SNIPPET = r'''
-import ctypes as ct, json, os, time
+import ctypes as ct, json, os, sys, time
+sys.path.insert(0, %(here)r)
+import _stream
 from bcc import BPF
 text = """
 struct ev { u64 seq, a, b; };
-BPF_PERF_OUTPUT(events);
-BPF_RINGBUF_OUTPUT(rb, %(ring_pages)d);
+BPF_PERF_OUTPUT(perf_trivial);
+BPF_PERF_OUTPUT(perf_view);
+BPF_RINGBUF_OUTPUT(ring_trivial, %(ring_pages)d);
+BPF_RINGBUF_OUTPUT(ring_view, %(ring_pages)d);
 BPF_ARRAY(counter, u64, 1);
 static __always_inline int fill(struct ev *e) {
     int k = 0;
@@ -208,14 +248,36 @@ static __always_inline int fill(struct ev *e) {
     e->seq = *s; e->a = *s + 1; e->b = *s + 2;
     return 1;
 }
-int perf_prod(struct __sk_buff *skb) {
+int perf_trivial_prod(struct __sk_buff *skb) {
     struct ev e = {};
-    if (fill(&e)) events.perf_submit(skb, &e, sizeof(e));
+    if (fill(&e)) perf_trivial.perf_submit(skb, &e, sizeof(e));
     return 0;
 }
-int ring_prod(struct __sk_buff *skb) {
+int perf_view_prod(struct __sk_buff *skb) {
     struct ev e = {};
-    if (fill(&e)) rb.ringbuf_output(&e, sizeof(e), 0);
+    if (fill(&e)) perf_view.perf_submit(skb, &e, sizeof(e));
+    return 0;
+}
+int ring_trivial_prod(struct __sk_buff *skb) {
+    struct ev e = {};
+    if (fill(&e)) ring_trivial.ringbuf_output(&e, sizeof(e), 0);
+    return 0;
+}
+int ring_view_prod(struct __sk_buff *skb) {
+    struct ev e = {};
+    if (fill(&e)) ring_view.ringbuf_output(&e, sizeof(e), 0);
+    return 0;
+}
+int perf_tp(void *ctx) {
+    struct ev e = {};
+    if ((bpf_get_current_pid_tgid() >> 32) != PERF_PID) return 0;
+    if (fill(&e)) perf_view.perf_submit(ctx, &e, sizeof(e));
+    return 0;
+}
+int ring_tp(void *ctx) {
+    struct ev e = {};
+    if ((bpf_get_current_pid_tgid() >> 32) != RING_PID) return 0;
+    if (fill(&e)) ring_view.ringbuf_output(&e, sizeof(e), 0);
     return 0;
 }
 """
@@ -229,34 +291,54 @@ def run(fd, n):
     attr = TestRun(prog_fd=fd, size_in=64, data_in=ct.addressof(packet), repeat=n)
     if libc.syscall(321, 10, ct.byref(attr), ct.sizeof(attr)) < 0:
         raise OSError(ct.get_errno(), "BPF_PROG_TEST_RUN")
-os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
-b = BPF(text=text)
-perf, ring = b.load_func("perf_prod", BPF.SCHED_CLS), b.load_func("ring_prod", BPF.SCHED_CLS)
-out = {}
-count = [0]
-def trivial(*a):
-    count[0] += 1
-def decoding_perf(cpu, data, size):
-    count[0] += b["events"].event(data).seq > 0
-def decoding_ring(ctx, data, size):
-    count[0] += b["rb"].event(data).seq > 0
-handler = [trivial]
-b["events"].open_perf_buffer(lambda *a: handler[0](*a), page_cnt=%(perf_pages)d)
-b["rb"].open_ring_buffer(lambda *a: handler[0](*a))
-def measure(fd, consume, rounds, burst):
-    count[0], spent = 0, 0.0
+perf_producer, ring_producer = _stream.Producer(%(seconds)r), _stream.Producer(%(seconds)r)
+b = BPF(text=text, cflags=["-DPERF_PID=%%d" %% perf_producer.pid,
+                                               "-DRING_PID=%%d" %% ring_producer.pid])
+cpus = os.sched_getaffinity(0)
+os.sched_setaffinity(0, {min(cpus)})
+state = {"n": 0, "seq": 0, "lost": 0}
+# each table gets its callback directly: no dispatch layer on bcc's side
+def trivial(_a, _b, _c):
+    state["n"] += 1
+perf_view_table, ring_view_table = b["perf_view"], b["ring_view"]
+def perf_view(_a, data, _c):
+    state["n"] += 1
+    state["seq"] = perf_view_table.event(data).seq
+def ring_view(_a, data, _c):
+    state["n"] += 1
+    state["seq"] = ring_view_table.event(data).seq
+def lost(count):
+    state["lost"] += count
+b["perf_trivial"].open_perf_buffer(trivial, page_cnt=%(perf_pages)d, lost_cb=lost)
+b["perf_view"].open_perf_buffer(perf_view, page_cnt=%(perf_pages)d, lost_cb=lost)
+b["ring_trivial"].open_ring_buffer(trivial)
+b["ring_view"].open_ring_buffer(ring_view)
+def counter():
+    return b["counter"][ct.c_int(0)].value
+def capacity(name, consume, rounds, burst):
+    fd = b.load_func(name + "_prod", BPF.SCHED_CLS).fd
+    state["n"], state["lost"], spent = 0, 0, 0.0
     for _ in range(rounds):
         run(fd, burst)
         t = time.perf_counter(); consume(); spent += time.perf_counter() - t
-    return count[0] / spent, count[0]
-for name, h in (("perf_callback", trivial), ("perf_decode", decoding_perf)):
-    handler[0] = h
-    out[name], out[name + "_delivered"] = measure(perf.fd, b.perf_buffer_consume,
-                                                  %(perf_rounds)d, %(perf_burst)d)
-for name, h in (("ring_callback", trivial), ("ring_decode", decoding_ring)):
-    handler[0] = h
-    out[name], out[name + "_delivered"] = measure(ring.fd, b.ring_buffer_consume,
-                                                  %(ring_rounds)d, %(ring_burst)d)
+    assert state["n"] == rounds * burst and not state["lost"], ("bcc lost samples", name, state)
+    return state["n"] / spent
+out = {}
+for name in ("trivial", "view"):
+    out["perf_" + name] = capacity("perf_" + name, b.perf_buffer_consume, %(perf_rounds)d, %(perf_burst)d)
+    out["ring_" + name] = capacity("ring_" + name, b.ring_buffer_consume, %(ring_rounds)d, %(ring_burst)d)
+os.sched_setaffinity(0, cpus)
+for kind, producer, poll, finish in (
+        ("perf", perf_producer, b.perf_buffer_poll, b.perf_buffer_consume),
+        ("ring", ring_producer, b.ring_buffer_poll, b.ring_buffer_consume)):
+    state["n"] = 0
+    start = counter()
+    b.attach_tracepoint(tp=":".join(_stream.TRACEPOINT), fn_name=kind + "_tp")
+    elapsed = _stream.stream(producer, poll, finish)
+    b.detach_tracepoint(tp=":".join(_stream.TRACEPOINT))
+    producer.close()
+    produced = counter() - start
+    out[kind + "_stream_callback"] = (state["n"] / elapsed, produced - state["n"], produced)
 print(json.dumps(out))
 '''
 
@@ -264,9 +346,11 @@ print(json.dumps(out))
 def bcc() -> dict | None:
     if not _bcc.available():
         return None
-    snippet = _BCC_SNIPPET % {"ring_pages": RING_BYTES // 4096, "perf_pages": PERF_PAGES,
+    snippet = _BCC_SNIPPET % {"here": HERE, "ring_pages": RING_BYTES // 4096,
+                              "perf_pages": PERF_PAGES,
                               "perf_rounds": PERF_ROUNDS, "perf_burst": PERF_BURST,
-                              "ring_rounds": RING_ROUNDS, "ring_burst": RING_BURST}
+                              "ring_rounds": RING_ROUNDS, "ring_burst": RING_BURST,
+                              "seconds": STREAM_SECONDS}
     try:
         return _bcc.run(snippet)
     except Exception as exc:  # report, keep our figures
@@ -277,30 +361,34 @@ def bcc() -> dict | None:
 # ---------------------------------------------------------------- report
 
 def main() -> None:
-    mine = ours()
-    theirs = bcc()
-    label = "bcc (same run)" if theirs else "bcc 0.26 reference (issue 2)"
-    ref = theirs or REFERENCE
+    mine = ours_capacity()
+    mine.update(ours_streaming())
+    theirs = bcc() or {}
 
-    def line(title, key, ref_key=None):
-        value = mine[key]
-        ref_value = ref.get(ref_key or key)
-        versus = f"   {label}: {ref_value:>12,.0f}/s   x{value / ref_value:.1f}" if ref_value else ""
-        print(f"{title:<44} {value:>12,.0f}/s{versus}")
+    def line(title: str, key: str, ref_key: str | None) -> None:
+        value, ref = mine[key], theirs.get(ref_key) if ref_key else None
+        versus = f"   bcc {ref:>11,.0f}/s   x{value / ref:5.1f}" if ref else ""
+        print(f"  {title:<46} {value:>12,.0f}/s{versus}")
 
-    print(f"events of {SIZE} bytes, no loss (capacity: deliver a burst that fits the buffer)")
-    line("perf buffer, callback(cpu, data, size)", "perf_callback")
-    line("perf buffer, callback + decode struct", "perf_decode", "perf_decode" if theirs else "perf_callback")
-    line("perf buffer, bulk drain().as_array(Event)", "perf_bulk", "perf_callback")
-    line("ring buffer, callback(ctx, data, size)", "ring_callback")
-    line("ring buffer, callback + decode struct", "ring_decode", "ring_decode" if theirs else "ring_callback")
-    line("ring buffer, bulk drain().as_array(Event)", "ring_bulk", "ring_callback")
-    print("streaming: producer thread on one CPU, reader polling on the other, 1 s")
-    for key, title in (("perf_stream_w1", "perf buffer, wakeup_events=1"),
-                       ("perf_stream_w32", "perf buffer, wakeup_events=32"),
-                       ("ring_stream", "ring buffer")):
-        rate, lost, produced = mine[key]
-        print(f"{title:<44} {rate:>12,.0f}/s delivered, {lost} of {produced:,} lost")
+    print(f"capacity, no loss: {SIZE}-byte events, a burst that fits the buffer, delivery timed"
+          + ("" if theirs else " (bcc not available)"))
+    for kind, title in (("perf", "perf buffer"), ("ring", "ring buffer")):
+        print(f" {title} (bcc: {'perf_buffer_consume' if kind == 'perf' else 'ring_buffer_consume'})")
+        line("callback(cpu|ctx, data, size), trivial", f"{kind}_trivial", f"{kind}_trivial")
+        line("callback + decode in place (bcc: table.event)", f"{kind}_decode_view", f"{kind}_view")
+        line("callback + decode a copy", f"{kind}_decode_copy", f"{kind}_view")
+        line("bulk drain().as_array(Event) vs bcc callback", f"{kind}_drain", f"{kind}_trivial")
+        line("bulk read_into(out) vs bcc callback", f"{kind}_read_into", f"{kind}_trivial")
+    print(f"streaming: tracepoint producer process (getppid loop, {STREAM_SECONDS} s) on one CPU,"
+          " reader on the other, decoding in place")
+    for key, title in (("perf_stream_callback", "perf buffer, callback"),
+                       ("perf_stream_bulk", "perf buffer, read_into"),
+                       ("ring_stream_callback", "ring buffer, callback"),
+                       ("ring_stream_bulk", "ring buffer, read_into")):
+        for who, figures in (("ours", mine.get(key)), ("bcc ", theirs.get(key))):
+            if figures:
+                rate, lost, produced = figures
+                print(f"  {who} {title:<28} {rate:>12,.0f}/s delivered, {lost:,} of {produced:,} lost")
 
 
 if __name__ == "__main__":

@@ -12,7 +12,11 @@ statement) and the median is printed, in two situations:
   ``PYTHONPATH``: everything the entry point needs is paid by the import.
 
 The start-up of the bare interpreter (process start to exit of ``pass``) is
-printed too, so the figures add up to a process start-to-ready time.
+printed too, so the figures add up to a process start-to-ready time.  The
+children may write bytecode (``PYTHONDONTWRITEBYTECODE`` is dropped) and one
+discarded warm-up run precedes each series, as after a ``pip install``, which
+compiles every module: without ``.pyc`` files each edited module is compiled
+from source at every start.
 ``--profile`` adds, per entry point, the heaviest modules by self time from
 ``python3 -X importtime`` (no-site).
 
@@ -45,37 +49,40 @@ TIMED_IMPORT = ("import time\n_t = time.perf_counter()\nimport {module}\n"
                 "print((time.perf_counter() - _t) * 1000)\n")
 
 
-def _no_site_env() -> dict[str, str]:
-    paths = [str(REPO), sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]]
-    return dict(os.environ, PYTHONPATH=os.pathsep.join(dict.fromkeys(paths)))
-
-
 def _interpreter(no_site: bool) -> tuple[list[str], dict[str, str]]:
+    """The command and environment of a child: this checkout first on the path, bytecode allowed."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    paths = [str(REPO)]
     if no_site:
-        return [sys.executable, "-S"], _no_site_env()
-    return [sys.executable], dict(os.environ)
+        paths += [sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]]
+    env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))
+    return [sys.executable, "-S"] if no_site else [sys.executable], env
 
 
-def import_ms(module: str, no_site: bool, runs: int) -> float:
-    """Median in-process time of ``import module`` over ``runs`` fresh interpreters."""
+def import_ms(module: str, no_site: bool, runs: int) -> tuple[float, float]:
+    """(median, min) in-process time of ``import module`` over ``runs`` fresh interpreters."""
     argv, env = _interpreter(no_site)
     samples = []
-    for _ in range(runs):
+    for _ in range(runs + 1):
         out = subprocess.run(argv + ["-c", TIMED_IMPORT.format(module=module)], env=env,
                              capture_output=True, text=True, check=True)
         samples.append(float(out.stdout.split()[-1]))
-    return statistics.median(samples)
+    return statistics.median(samples[1:]), min(samples[1:])
 
 
-def interpreter_ms(no_site: bool, runs: int) -> float:
-    """Median wall time of a process running ``pass``."""
+def interpreter_ms(no_site: bool, runs: int) -> tuple[float, float]:
+    """(median, min) wall time of a process running ``pass``."""
     argv, env = _interpreter(no_site)
     samples = []
-    for _ in range(runs):
+    for _ in range(runs + 1):
         t0 = time.perf_counter()
         subprocess.run(argv + ["-c", "pass"], env=env, check=True)
         samples.append((time.perf_counter() - t0) * 1000)
-    return statistics.median(samples)
+    return statistics.median(samples[1:]), min(samples[1:])
+
+
+def _fmt(figures: tuple[float, float]) -> str:
+    return f"{figures[0]:6.1f} ms (min {figures[1]:5.1f})"
 
 
 def heaviest(module: str, top: int = 12) -> list[tuple[int, int, str]]:
@@ -98,12 +105,12 @@ def main() -> None:
     ap.add_argument("--profile", action="store_true", help="list the heaviest modules of each import")
     ap.add_argument("modules", nargs="*", default=ENTRY_POINTS)
     args = ap.parse_args()
-    print(f"interpreter start-up (python -c pass): {interpreter_ms(False, args.runs):6.1f} ms with site, "
-          f"{interpreter_ms(True, args.runs):6.1f} ms with -S   (median of {args.runs})")
-    print(f"{'import':40s} {'site':>9s} {'no-site':>9s}")
+    print(f"medians of {args.runs} fresh processes (min in parentheses)")
+    print(f"{'interpreter start-up (-c pass)':36s} site {_fmt(interpreter_ms(False, args.runs))}   "
+          f"no-site {_fmt(interpreter_ms(True, args.runs))}")
     for module in args.modules:
-        print(f"{module:40s} {import_ms(module, False, args.runs):6.1f} ms "
-              f"{import_ms(module, True, args.runs):6.1f} ms", flush=True)
+        print(f"{'import ' + module:36s} site {_fmt(import_ms(module, False, args.runs))}   "
+              f"no-site {_fmt(import_ms(module, True, args.runs))}", flush=True)
         if args.profile:
             for self_us, cumulative_us, name in heaviest(module):
                 print(f"    {self_us / 1000:6.1f} ms self {cumulative_us / 1000:6.1f} ms total  {name}")

@@ -105,6 +105,27 @@ class DebugInfo:
         _kind, f = self.record(ref)
         return _unquote(f.get("name")), _ref(f.get("type"))
 
+    def location(self, ref: int) -> tuple[str, int, int]:
+        """``(file, line, column)`` of the DILocation ``!ref``, seen from the outermost caller.
+
+        A location inside an inlined function (a table method) is followed
+        through ``inlinedAt`` to the user's own call.
+        """
+        for _ in range(64):
+            outer = _ref(self.field(ref, "inlinedAt"))
+            if outer is None:
+                break
+            ref = outer
+        _kind, f = self.record(ref)
+        scope = _ref(f.get("scope"))
+        for _ in range(64):  # lexical blocks -> subprogram -> file
+            sf = self.record(scope)[1]
+            if "filename" in sf:
+                break
+            scope = _ref(sf.get("file")) or _ref(sf.get("scope"))
+        return (_unquote(self.field(scope, "filename")), int(f.get("line", "0")),
+                int(f.get("column", "0")))
+
     def strip(self, ref: int | None) -> int | None:
         """Skip typedefs and qualifiers."""
         for _ in range(64):

@@ -92,6 +92,7 @@ def compile_c(text: str | bytes, cflags: Sequence[str] = (), *, filename: str = 
     prelude = prelude_for(compiler)
     prelude.ensure()
     ir = _clang(prelude, _unit(text, filename, ncpus), cflags, text, filename)
+    _remember(text, filename)  # errors found on the IR quote the user's line too
     data, meta = compile_ir(ir)
     if use_cache:
         try:
@@ -126,9 +127,14 @@ def _clang(prelude: Prelude, unit: str, cflags: list[str], text: str, filename: 
     raise CompileError("too many missing kernel headers")
 
 
+def _remember(text: str, filename: str) -> None:
+    """Let error messages quote lines of ``text`` as ``filename``."""
+    linecache.cache[filename] = (len(text), None, text.splitlines(True), filename)
+
+
 def _compile_error(stderr: str, text: str, filename: str) -> CompileError:
     """The first error clang reported, at the user's own line."""
-    linecache.cache[filename] = (len(text), None, text.splitlines(True), filename)
+    _remember(text, filename)
     m = _DIAG.search(stderr)
     if m is None:
         return CompileError(stderr.strip().splitlines()[0] if stderr.strip() else "clang failed")

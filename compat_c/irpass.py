@@ -15,7 +15,9 @@ cannot say, done here on the IR of each function:
   into a stack slot, as bcc's rewriter does; a ``memcpy`` from such memory
   too.  Address arithmetic (``&p->f``) is left alone;
 * ``bpf_usdt_readarg(n, ctx, &v)`` calls the reader ``_bpf_readarg_<fn>_<n>``
-  that the USDT context defines for the enclosing probe;
+  that the USDT context defines for the enclosing probe,
+  ``bpf_usdt_readarg_p(n, ctx, buf, len)`` its pointer reader
+  ``__bcc_readarg_p_<fn>_<n>``;
 * tables are renamed from ``__bcc_map_NAME`` to ``NAME``, programs get a
   section per function, and the metadata Python needs is collected
   (:class:`Metadata`).
@@ -31,7 +33,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from pybpf_dsl.errors import CompileError
+from pybpf_dsl.errors import CompileError, SourceLocation
 
 from .debuginfo import DebugInfo
 from .helper_table import HELPERS
@@ -54,6 +56,7 @@ _SIZES = {"i1": 1, "i8": 1, "i16": 2, "i32": 4, "i64": 8, "ptr": 8, "float": 4, 
 _VALUE = r"%[-\w.$]+"
 _DEF = re.compile(rf"^  ({_VALUE}) = (.*)$")
 _OPERAND = re.compile(rf"{_VALUE}(?![-\w.$])")
+_STORE = re.compile(rf"^  store (?:volatile )?(?:ptr|i64) ({_VALUE}), ptr ({_VALUE})")
 _LOAD = re.compile(rf"^load (volatile )?([^,]+), ptr ({_VALUE})(.*)$")
 _HELPER_CALL = re.compile(r"call [^@%]*?inttoptr \(i64 (\d+) to ptr\)\((.*)\)(.*)$")
 _MEMCPY = re.compile(rf"^  (?:tail )?call void @llvm\.memcpy\.p0\.p0\.i64\(ptr [^%]*({_VALUE}), ptr [^%]*({_VALUE}), i64 (\d+), i1 false\)(.*)$")
@@ -62,6 +65,7 @@ _DBG_REF = re.compile(r"!dbg !(\d+)")
 _MAP_GLOBAL = re.compile(r"^@__bcc_map_(\w+) = .*!dbg !(\d+)")
 _NOTE_GLOBAL = re.compile(r'^@__bcc_note_(\w+?)__(\w+) = .*c"((?:[^"\\]|\\.)*)"')
 _LICENSE = re.compile(r'^@[-\w.$]+ = .*c"((?:[^"\\]|\\.)*)".*section "license"')
+_BAD_INCREMENT = re.compile(r"call void @__bcc_bad_increment_(\w+)\(\).*?!dbg !(\d+)")
 _USDT_CALL = re.compile(r"call i32 @__bcc_usdt_readarg\(i32 (?:noundef )?(-?\d+), (.*)\)")
 
 
@@ -350,16 +354,30 @@ class _Pass:
         """Turn loads through kernel pointers into bpf_probe_read_kernel."""
         ctx = _last_value(fn.params[0]) if fn.params else None
         defs: list[tuple[int, str, str]] = []
+        stores: list[tuple[str, str]] = []
+        allocas: set[str] = set()
         for i, line in enumerate(fn.body):
             m = _DEF.match(line)
             if m:
                 defs.append((i, m.group(1), m.group(2)))
+                if m.group(2).startswith("alloca "):
+                    allocas.add(m.group(1))
+            elif line.startswith("  store "):
+                sm = _STORE.match(line)
+                if sm and sm.group(2) in allocas:
+                    stores.append((sm.group(1), sm.group(2)))
         kernel: set[str] = set()
         ctxp: set[str] = {ctx} if ctx else set()
         mapval: set[str] = set()
+        # stack slots a kernel pointer was stored in (a local whose address is taken)
+        slots: set[str] = set()
         changed = True
         while changed:
             changed = False
+            for value, slot in stores:
+                if value in kernel and slot not in slots:
+                    slots.add(slot)
+                    changed = True
             for _i, name, rhs in defs:
                 if name in kernel:
                     continue
@@ -371,7 +389,7 @@ class _Pass:
                     lm = _LOAD.match(rhs)
                     if lm and lm.group(2).strip() in ("ptr", "i64"):
                         src = lm.group(3)
-                        taint = src in kernel or src in ctxp or src in mapval
+                        taint = src in kernel or src in ctxp or src in mapval or src in slots
                 elif op == "call":
                     hm = _HELPER_CALL.search(rhs)
                     if hm and int(hm.group(1)) == 35:
@@ -423,9 +441,10 @@ class _Pass:
 
     def usdt(self, fn: _Func) -> None:
         def repl(m: re.Match) -> str:
-            n = abs(int(m.group(1)))
+            n = int(m.group(1))  # negative: bpf_usdt_readarg_p
+            reader = "__bcc_readarg_p_" if n < 0 else "_bpf_readarg_"
             args = _split_args(m.group(2))
-            return f"call i32 @_bpf_readarg_{fn.name}_{n}({args[0]}, {args[1]}, i64 {_last_value(args[2])})"
+            return f"call i32 @{reader}{fn.name}_{abs(n)}({args[0]}, {args[1]}, i64 {_last_value(args[2])})"
         fn.body = [_USDT_CALL.sub(repl, ln) if "__bcc_usdt_readarg" in ln else ln for ln in fn.body]
 
     def check_calls(self, fn: _Func) -> None:
@@ -434,6 +453,8 @@ class _Pass:
         for line in fn.body:
             m = _HELPER_CALL.search(line)
             if not m:
+                if "@__bcc_bad_increment_" in line:
+                    self.bad_increment(line)
                 continue
             num = int(m.group(1))
             helper = _HELPER_NAMES.get(num, str(num))
@@ -457,6 +478,21 @@ class _Pass:
                 args = _split_args(h.group(2))
                 self.event(fn, _last_value(args[0]), d.group(1), address=False)
         self.meta.helpers[fn.name] = used
+
+    def bad_increment(self, line: str) -> None:
+        """A surviving increment() marker: the table's leaf is not a number."""
+        m = _BAD_INCREMENT.search(line)
+        table = m.group(1) if m else "?"
+        loc = SourceLocation(*self.di.location(int(m.group(2)))) if m else None
+        if loc is not None:
+            loc.col = max(loc.col - 1, 0)
+        leaf = self.meta.tables.get(table, {}).get("leaf") or {}
+        what = leaf.get("name", "")
+        if leaf.get("kind") in ("struct", "union"):
+            what = f"{leaf['kind']} {what}".strip()
+        raise CompileError(f"{table}.increment() needs a numeric leaf, but the leaf of {table} is "
+                           f"{what or leaf.get('kind', 'not a number')}", loc,
+                           hint="update the value through lookup() instead")
 
     def event(self, fn: _Func, table: str, value: str, address: bool) -> None:
         """Record the C type of the data a program sends through ``table``."""

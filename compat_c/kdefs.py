@@ -1,5 +1,9 @@
 """The macros kernel headers define and BTF cannot carry, as a C header.
 
+The kernel's configuration (``CONFIG_*``, what the kernel headers' autoconf.h
+holds) comes from /proc/config.gz or /boot/config-RELEASE when either exists
+(:func:`render_kconfig`).
+
 BTF holds types and enumerators but no ``#define``: TASK_COMM_LEN, the
 x86_64 PT_REGS_* accessors, AF_INET, ETH_P_IP, the task states, BPF flag
 words... bcc programs take these from kernel headers, which these machines do
@@ -11,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-__all__ = ["render", "GPL_ONLY_HELPERS"]
+__all__ = ["render", "render_kconfig", "kconfig_text", "GPL_ONLY_HELPERS"]
 
 # name -> replacement text; the values are the kernel's (x86_64, 64-bit).
 MACROS: dict[str, str] = {
@@ -21,7 +25,10 @@ MACROS: dict[str, str] = {
     "NSEC_PER_SEC": "1000000000ULL", "NSEC_PER_MSEC": "1000000ULL", "NSEC_PER_USEC": "1000ULL",
     "USEC_PER_SEC": "1000000ULL", "USEC_PER_MSEC": "1000ULL", "MSEC_PER_SEC": "1000ULL",
     "ETH_ALEN": "6", "ETH_HLEN": "14", "INET_ADDRSTRLEN": "16", "INET6_ADDRSTRLEN": "48",
-    "MAX_ERRNO": "4095",
+    "MAX_ERRNO": "4095", "HZ": "CONFIG_HZ",
+    # x86_64 memory layout: the direct map starts at the 4-level base (KASLR moves it up only)
+    "__PAGE_OFFSET_BASE_L4": "0xffff888000000000UL", "__PAGE_OFFSET_BASE_L5": "0xff11000000000000UL",
+    "PAGE_OFFSET": "__PAGE_OFFSET_BASE_L4", "__START_KERNEL_map": "0xffffffff80000000UL",
     # task state and flags
     "TASK_RUNNING": "0x00000000", "TASK_INTERRUPTIBLE": "0x00000001",
     "TASK_UNINTERRUPTIBLE": "0x00000002", "__TASK_STOPPED": "0x00000004",
@@ -123,4 +130,41 @@ def render(enumerators: Iterable[str]) -> str:
         bare = name.split("(", 1)[0]
         if bare not in taken:
             lines.append(f"#ifndef {bare}\n#define {name} {value}\n#endif")
+    return "\n".join(lines) + "\n"
+
+
+def kconfig_text() -> str:
+    """The running kernel's .config (/proc/config.gz, else /boot/config-RELEASE; "" if neither)."""
+    import gzip
+    import os
+
+    try:
+        with gzip.open("/proc/config.gz", "rt") as f:
+            return f.read()
+    except OSError:
+        pass
+    try:
+        with open(f"/boot/config-{os.uname().release}") as f:
+            return f.read()
+    except OSError:
+        return ""
+
+
+def render_kconfig(config: str) -> str:
+    """``#define`` lines for a .config, as the kernel's generated autoconf.h spells them.
+
+    ``CONFIG_X=y`` -> ``CONFIG_X 1``; ``=m`` -> ``CONFIG_X_MODULE 1``; numbers
+    and strings keep their value; ``=n`` and comments define nothing.
+    """
+    lines = []
+    for line in config.splitlines():
+        name, sep, value = line.partition("=")
+        if not sep or not name.startswith("CONFIG_") or not name.isidentifier():
+            continue
+        if value == "y":
+            lines.append(f"#define {name} 1")
+        elif value == "m":
+            lines.append(f"#define {name}_MODULE 1")
+        elif value and value != "n":
+            lines.append(f"#define {name} {value}")
     return "\n".join(lines) + "\n"

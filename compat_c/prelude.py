@@ -100,6 +100,7 @@ def render_prelude() -> str:
     return "".join([
         "#ifndef __BCC_PRELUDE_H\n#define __BCC_PRELUDE_H\n",
         vmlinux.render(btf),
+        kdefs.render_kconfig(kdefs.kconfig_text()),
         kdefs.render(enumerators),
         _helper_decls(),
         "#include <bcc/helpers.h>\n#endif\n",

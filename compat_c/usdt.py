@@ -5,12 +5,10 @@ attaches them (one uprobe per location, the location index as cookie) and
 generates a C reader ``_bpf_readarg_<fn>_<n>`` per argument.  This subclass
 adapts it to bcc's C side:
 
-* the C pipeline calls the reader for both ``bpf_usdt_readarg(n, ctx, &v)``
-  and ``bpf_usdt_readarg_p(n, ctx, buf, len)``; a reader here therefore
-  reads the value when ``len`` is an integer size (1, 2, 4, 8) and, for any
-  other length, treats the argument as a user pointer and copies ``len``
-  bytes from it (``bpf_usdt_readarg_p`` into a buffer of exactly 1, 2, 4
-  or 8 bytes is read as a value: a known limit);
+* ``bpf_usdt_readarg(n, ctx, &v)`` calls the runtime's value reader
+  ``_bpf_readarg_<fn>_<n>``; ``bpf_usdt_readarg_p(n, ctx, buf, len)`` calls
+  ``__bcc_readarg_p_<fn>_<n>``, defined here, which reads the argument as a
+  user pointer and copies ``len`` bytes from it (whatever ``len`` is);
 * readers are marked ``used`` so clang emits them although the call to them
   only appears once compat_c's IR pass has rewritten ``bpf_usdt_readarg``;
 * probe and function names may be bytes, as bcc tools pass them;
@@ -30,16 +28,16 @@ from pybpf_dsl.runtime.usdt import UsdtArg, UsdtLocation, UsdtProbe
 
 __all__ = ["USDT", "USDTException", "USDTProbe", "USDTProbeLocation", "USDTProbeArgument"]
 
-_READER = re.compile(r"static inline __attribute__\(\(always_inline\)\) int (_bpf_readarg_(\w+?)_(\d+))\(")
+_HEAD = "static inline __attribute__((always_inline)) int _bpf_readarg_"
+_READER = re.compile(re.escape(_HEAD) + r"(\w+)\(")
 
 
-def _wrapper(name: str) -> str:
-    return (f"static inline __attribute__((always_inline, used)) int {name}"
+def _pointer_reader(suffix: str) -> str:
+    """``__bcc_readarg_p_<suffix>``: the argument is a user pointer; copy ``len`` bytes from it."""
+    return (f"static inline __attribute__((always_inline, used)) int __bcc_readarg_p_{suffix}"
             "(struct pt_regs *ctx, void *dest, unsigned long len) {\n"
-            "  if (len == 1 || len == 2 || len == 4 || len == 8)\n"
-            f"    return __bcc_value{name}(ctx, dest, len);\n"
             "  unsigned long long p = 0;\n"
-            f"  if (__bcc_value{name}(ctx, &p, 8)) return -1;\n"
+            f"  if (_bpf_readarg_{suffix}(ctx, &p, 8)) return -1;\n"
             "  return bpf_probe_read_user(dest, len, (void *)p);\n"
             "}\n")
 
@@ -123,7 +121,7 @@ class USDT(_RuntimeUSDT):
     def get_text(self) -> str:
         """The C argument readers for every enabled probe, to prepend to the program."""
         text = super().get_text()
-        names = [m.group(1) for m in _READER.finditer(text)]
-        for name in names:  # the runtime's reader becomes the value reader behind ours
-            text = text.replace(f"int {name}(", f"int __bcc_value{name}(", 1)
-        return text + "".join(_wrapper(n) for n in names)
+        suffixes = [m.group(1) for m in _READER.finditer(text)]
+        # the calls only appear once compat_c.irpass has rewritten the markers: keep the readers
+        text = text.replace(_HEAD, "static inline __attribute__((always_inline, used)) int _bpf_readarg_")
+        return text + "".join(_pointer_reader(s) for s in suffixes)

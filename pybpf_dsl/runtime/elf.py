@@ -10,21 +10,17 @@ variable offsets filled in the way the kernel wants them.
 
 from __future__ import annotations
 
-import io
 import struct
 from dataclasses import dataclass, field
 from typing import Any
-
-from elftools.common.exceptions import ELFError
-from elftools.construct import ConstructError
-from elftools.elf.elffile import ELFFile
-from elftools.elf.relocation import RelocationSection
-from elftools.elf.sections import SymbolTableSection
 
 from ..ctypes_bridge import ctype_for
 from ..errors import ObjectFormatError
 from .btf import BTF, Kind
 from .btf_ext import CoreRelo, FuncInfo, LineInfo, SectionExt, parse_btf_ext
+from .elfobj import (SHN_ABS, SHN_COMMON, SHN_UNDEF, SHT_NOBITS, SHT_NULL, SHT_REL, SHT_RELA, SHT_SYMTAB,
+                     STB_GLOBAL, STB_WEAK, STT_FUNC, STT_NOTYPE, STT_OBJECT, STT_SECTION, ElfObject, Section,
+                     Symbol)
 from .mapspec import MapSpec, PinMode
 from .program import MapRef, ProgramSpec, section_def
 from .uapi import (BPF_F_MMAPABLE, BPF_F_RDONLY_PROG, BPF_LD_IMM64, BPF_PSEUDO_CALL, BPF_PSEUDO_FUNC,
@@ -82,32 +78,32 @@ class _Parser:
 
     def __init__(self, data: bytes, name: str) -> None:
         self.name = name
-        self.elf = ELFFile(io.BytesIO(data))
-        self.sections = list(self.elf.iter_sections())
+        self.elf = ElfObject(data, name)
+        self.sections = self.elf.sections
         for sec in self.sections:
-            kind, off, size = sec["sh_type"], sec["sh_offset"], sec["sh_size"]
-            if kind == "SHT_NOBITS" and size > _MAX_NOBITS:
+            kind, off, size = sec.type, sec.offset, sec.size
+            if kind == SHT_NOBITS and size > _MAX_NOBITS:
                 raise ObjectFormatError(f"{name}: section {sec.name} claims {size} bytes")
-            if kind not in ("SHT_NOBITS", "SHT_NULL") and off + size > len(data):
+            if kind not in (SHT_NOBITS, SHT_NULL) and off + size > len(data):
                 raise ObjectFormatError(f"{name}: section {sec.name} ({off}+{size}) runs past the"
                                         f" end of the file ({len(data)} bytes)")
-        if self.elf["e_machine"] not in ("EM_BPF", EM_BPF):
-            raise ObjectFormatError(f"{name}: ELF machine is {self.elf['e_machine']}, not BPF")
+        if self.elf.machine != EM_BPF:
+            raise ObjectFormatError(f"{name}: ELF machine is {self.elf.machine}, not BPF ({EM_BPF})")
         if not self.elf.little_endian:
             raise ObjectFormatError(f"{name}: big-endian BPF objects are not supported")
-        symtabs = [s for s in self.sections if isinstance(s, SymbolTableSection) and s.name == ".symtab"]
+        symtabs = [s for s in self.sections if s.type == SHT_SYMTAB and s.name == ".symtab"]
         if not symtabs:
             raise ObjectFormatError(f"{name}: the object has no symbol table")
-        self.symbols = list(symtabs[0].iter_symbols())
+        self.symbols = self.elf.symbols(symtabs[0])
         self.by_name = {s.name: s for s in self.sections}
 
-    def section(self, index: int, what: str) -> object:
+    def section(self, index: int, what: str) -> Section:
         """Section ``index``, which ``what`` refers to; a bad index is a malformed object."""
         if not isinstance(index, int) or not 0 <= index < len(self.sections):
             raise ObjectFormatError(f"{self.name}: {what} refers to section {index}, which does not exist")
         return self.sections[index]
 
-    def symbol(self, index: int, what: str) -> object:
+    def symbol(self, index: int, what: str) -> Symbol:
         """Symbol ``index``, which ``what`` refers to; a bad index is a malformed object."""
         if not 0 <= index < len(self.symbols):
             raise ObjectFormatError(f"{self.name}: {what} refers to symbol {index}, which does not exist")
@@ -115,36 +111,36 @@ class _Parser:
 
     def section_data(self, index: int) -> bytes:
         sec = self.sections[index]
-        if sec["sh_type"] == "SHT_NOBITS":
-            return bytes(sec["sh_size"])
-        return sec.data()
+        if sec.type == SHT_NOBITS:
+            return bytes(sec.size)
+        return self.elf.data(sec)
 
-    def symbols_in(self, index: int, types: tuple[str, ...]) -> list:
-        return [s for s in self.symbols if s["st_shndx"] == index and s["st_info"]["type"] in types]
+    def symbols_in(self, index: int, types: tuple[int, ...]) -> list[Symbol]:
+        return [s for s in self.symbols if s.shndx == index and s.type in types]
 
     # ---------------------------------------------------------------- metadata
     def license(self) -> str:
         sec = self.by_name.get("license")
-        return sec.data().split(b"\0", 1)[0].decode(errors="replace") if sec is not None else "GPL"
+        return self.elf.data(sec).split(b"\0", 1)[0].decode(errors="replace") if sec is not None else "GPL"
 
     def version(self) -> int:
         sec = self.by_name.get("version")
         if sec is None:
             return 0
-        if sec["sh_size"] != 4:
+        if sec.size != 4:
             raise ObjectFormatError(f"{self.name}: 'version' section must be 4 bytes")
-        return struct.unpack("<I", sec.data())[0]
+        return struct.unpack("<I", self.elf.data(sec))[0]
 
     # ---------------------------------------------------------------- BTF
     def btf(self) -> tuple[BTF | None, bytes, dict[str, SectionExt]]:
         sec = self.by_name.get(".BTF")
         if sec is None:
             return None, b"", {}
-        raw = self.fixup_btf(BTF.parse(sec.data()))
+        raw = self.fixup_btf(BTF.parse(self.elf.data(sec)))
         btf = BTF.parse(raw)
         btf.description = f"BTF of {self.name}"
         ext_sec = self.by_name.get(".BTF.ext")
-        ext = parse_btf_ext(ext_sec.data(), btf.string) if ext_sec is not None else {}
+        ext = parse_btf_ext(self.elf.data(ext_sec), btf.string) if ext_sec is not None else {}
         return btf, raw, ext
 
     def fixup_btf(self, btf: BTF) -> bytes:
@@ -155,9 +151,8 @@ class _Parser:
             if sec is None:
                 continue
             pos = btf.record_offset(t.id)
-            struct.pack_into("<I", raw, pos + 8, sec["sh_size"])
-            offsets = {s.name: s["st_value"] for s in self.symbols_in(self.sections.index(sec),
-                                                                       ("STT_OBJECT",))}
+            struct.pack_into("<I", raw, pos + 8, sec.size)
+            offsets = {s.name: s.value for s in self.symbols_in(sec.index, (STT_OBJECT,))}
             entries = []
             for v in t.vars:
                 var = btf.ref(v.type_id)
@@ -172,10 +167,10 @@ class _Parser:
     def global_data_maps(self, btf: BTF | None) -> dict[str, MapSpec]:
         maps = {}
         for index, sec in enumerate(self.sections):
-            flags = sec["sh_flags"]
+            flags = sec.flags
             if not (flags & SHF_ALLOC) or flags & SHF_EXECINSTR:
                 continue
-            if not sec.name.startswith(_DATA_PREFIXES) or sec["sh_size"] == 0:
+            if not sec.name.startswith(_DATA_PREFIXES) or sec.size == 0:
                 continue
             readonly = not flags & SHF_WRITE
             value_id = 0
@@ -183,7 +178,7 @@ class _Parser:
                 found = btf.find_all(sec.name, Kind.DATASEC)
                 value_id = found[0].id if found else 0
             maps[sec.name] = MapSpec(
-                sec.name, MapType.ARRAY, 4, sec["sh_size"], 1,
+                sec.name, MapType.ARRAY, 4, sec.size, 1,
                 flags=BPF_F_MMAPABLE | (BPF_F_RDONLY_PROG if readonly else 0),
                 btf_value_type_id=value_id, data=self.section_data(index), freeze=readonly,
                 value_type=_ctype(btf, value_id), extra={"section": sec.name})
@@ -193,9 +188,8 @@ class _Parser:
         sec = self.by_name.get("maps")
         if sec is None:
             return {}
-        index = self.sections.index(sec)
-        data = sec.data()
-        syms = sorted(self.symbols_in(index, ("STT_OBJECT", "STT_NOTYPE")), key=lambda s: s["st_value"])
+        data = self.elf.data(sec)
+        syms = sorted(self.symbols_in(sec.index, (STT_OBJECT, STT_NOTYPE)), key=lambda s: s.value)
         syms = [s for s in syms if s.name]
         if not syms:
             return {}
@@ -204,7 +198,7 @@ class _Parser:
             raise ObjectFormatError(f"{self.name}: legacy 'maps' entries are {size} bytes, need 20")
         maps = {}
         for s in syms:
-            off = s["st_value"]
+            off = s.value
             mtype, key, value, entries, flags = struct.unpack_from("<IIIII", data, off)
             maps[s.name] = MapSpec(s.name, _map_type(mtype, s.name), key, value, entries, flags=flags,
                                    extra={"section": "maps"})
@@ -231,16 +225,15 @@ class _Parser:
         """Functions by executable section name, sorted by start."""
         out: dict[str, list[_Func]] = {}
         for index, sec in enumerate(self.sections):
-            if not sec["sh_flags"] & SHF_EXECINSTR or sec["sh_size"] == 0:
+            if not sec.flags & SHF_EXECINSTR or sec.size == 0:
                 continue
             funcs = []
-            for s in self.symbols_in(index, ("STT_FUNC",)):
-                start = s["st_value"] // 8
-                size = s["st_size"] // 8 or (sec["sh_size"] // 8 - start)
-                funcs.append(_Func(sec.name, s.name, start, start + size,
-                                   s["st_info"]["bind"] in ("STB_GLOBAL", "STB_WEAK")))
+            for s in self.symbols_in(index, (STT_FUNC,)):
+                start = s.value // 8
+                size = s.size // 8 or (sec.size // 8 - start)
+                funcs.append(_Func(sec.name, s.name, start, start + size, s.bind in (STB_GLOBAL, STB_WEAK)))
             if not funcs:  # hand-written objects without symbols: the section is one program
-                funcs.append(_Func(sec.name, sec.name.replace("/", "_"), 0, sec["sh_size"] // 8, True))
+                funcs.append(_Func(sec.name, sec.name.replace("/", "_"), 0, sec.size // 8, True))
             funcs.sort(key=lambda f: f.start)
             out[sec.name] = funcs
         return out
@@ -250,45 +243,45 @@ class _Parser:
         """Relocations of each executable section, by instruction index."""
         out: dict[str, dict[int, _Reloc]] = {}
         for rel in self.sections:
-            if not isinstance(rel, RelocationSection):
+            if rel.type not in (SHT_REL, SHT_RELA):
                 continue
-            target = self.section(rel["sh_info"], f"relocation section {rel.name}")
-            if not target["sh_flags"] & SHF_EXECINSTR:
+            target = self.section(rel.info, f"relocation section {rel.name}")
+            if not target.flags & SHF_EXECINSTR:
                 continue
-            code = target.data()
+            code = self.elf.data(target)
             relocs = out.setdefault(target.name, {})
-            for r in rel.iter_relocations():
-                off = r["r_offset"]
+            for r in self.elf.relocations(rel):
+                off = r.offset
                 if off % 8 or off + 8 > len(code):
                     raise ObjectFormatError(f"{self.name}: relocation at {target.name}+{off} is misaligned")
-                sym = self.symbol(r["r_info_sym"], f"a relocation in {rel.name}")
+                sym = self.symbol(r.sym, f"a relocation in {rel.name}")
                 relocs[off // 8] = self._reloc(code, off, sym, target.name, data_maps, legacy, btf_maps)
         return out
 
-    def _reloc(self, code: bytes, off: int, sym, where: str, data_maps: set[str],
+    def _reloc(self, code: bytes, off: int, sym: Symbol, where: str, data_maps: set[str],
                legacy: dict[str, MapSpec], btf_maps: dict[str, MapSpec]) -> _Reloc:
         opcode, regs, _o, imm = _INSN.unpack_from(code, off)
-        shndx = sym["st_shndx"]
-        if shndx in ("SHN_UNDEF", 0) or not isinstance(shndx, int):
+        shndx = sym.shndx
+        if shndx in (SHN_UNDEF, SHN_ABS, SHN_COMMON):
             raise ObjectFormatError(
                 f"{self.name}: {where}+{off}: extern symbol {sym.name!r} is not supported"
                 " (kconfig and ksym externs need libbpf-style extern resolution)")
         sec = self.section(shndx, f"symbol {sym.name!r}")
-        value = sym["st_value"]
+        value = sym.value
         if opcode == _CALL and regs >> 4 == BPF_PSEUDO_CALL:
             return _Reloc("call", sec.name, value // 8 + imm + 1)
         if opcode != BPF_LD_IMM64:
             raise ObjectFormatError(f"{self.name}: {where}+{off}: relocation on instruction 0x{opcode:02x}"
                                     f" against {sym.name!r} is not a map, data or call reference")
-        if sec["sh_flags"] & SHF_EXECINSTR:
+        if sec.flags & SHF_EXECINSTR:
             return _Reloc("func", sec.name, (value + imm) // 8)
         if sec.name == ".maps":
-            name = sym.name if sym["st_info"]["type"] != "STT_SECTION" else self._map_at(shndx, imm)
+            name = sym.name if sym.type != STT_SECTION else self._map_at(shndx, imm)
             if name not in btf_maps:
                 raise ObjectFormatError(f"{self.name}: {where}+{off}: no BTF map {name!r}")
             return _Reloc("map", name)
         if sec.name == "maps":
-            name = sym.name if sym["st_info"]["type"] != "STT_SECTION" else self._map_at(shndx, value + imm)
+            name = sym.name if sym.type != STT_SECTION else self._map_at(shndx, value + imm)
             if name not in legacy:
                 raise ObjectFormatError(f"{self.name}: {where}+{off}: no legacy map {name!r}")
             return _Reloc("map", name)
@@ -298,8 +291,8 @@ class _Parser:
                                 f" {sec.name!r}, which is neither a map nor global data")
 
     def _map_at(self, shndx: int, offset: int) -> str:
-        for s in self.symbols_in(shndx, ("STT_OBJECT", "STT_NOTYPE")):
-            if s["st_value"] == offset and s.name:
+        for s in self.symbols_in(shndx, (STT_OBJECT, STT_NOTYPE)):
+            if s.value == offset and s.name:
                 return s.name
         raise ObjectFormatError(f"{self.name}: no map symbol at offset {offset} of {self.sections[shndx].name}")
 
@@ -437,7 +430,7 @@ def parse_object(data: bytes, name: str = "<object>") -> ObjectSpec:
     """Parse a BPF ELF object (bytes) into an :class:`ObjectSpec`.  No system calls."""
     try:
         return _build(_Parser(data, name), name)
-    except (ELFError, ConstructError, struct.error, UnicodeDecodeError, OverflowError) as e:
+    except (struct.error, UnicodeDecodeError, OverflowError) as e:
         raise ObjectFormatError(f"{name}: malformed ELF object ({e})") from None
     except TypeError as e:  # a BTF type used where its kind makes no sense (e.g. sizeof a function)
         raise ObjectFormatError(f"{name}: malformed BTF ({e})") from None
@@ -458,7 +451,7 @@ def _build(p: _Parser, name: str) -> ObjectSpec:
             maps[key] = spec
     funcs = p.functions()
     relocs = p.relocations(set(data_maps), legacy, btf_maps)
-    code = {sec: p.by_name[sec].data() for sec in funcs}
+    code = {sec: p.elf.data(p.by_name[sec]) for sec in funcs}
     linker = _Linker(code, funcs, relocs, ext, name)
     programs: dict[str, ProgramSpec] = {}
     for section, flist in funcs.items():

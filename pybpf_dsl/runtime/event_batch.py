@@ -1,18 +1,27 @@
 """The bulk path of the buffer readers: many events copied out in one step.
 
-At high event rates the cost of a Python call per event dominates.
-``PerfBuffer.drain()`` and ``RingBuffer.drain()`` instead copy every pending
-record into one ``bytearray`` and return an :class:`EventBatch` that indexes
-it.  Records of equal size that follow each other (the common case: one
-struct type per buffer) are stored as *runs* ``(offset, stride, count,
-size, source)`` found with strided memoryview comparisons, so neither the
-drain nor :meth:`EventBatch.as_array` does Python work per event::
+At high event rates the cost of a Python call per event dominates.  The
+readers offer two bulk paths that do no Python work per event (their loops
+are native, see :mod:`.native_loops`):
 
-    batch = perf_buffer.drain()
-    events = batch.as_array(Event)      # ctypes array of Event, one step
-    total = sum(e.bytes for e in events)
+* ``drain()`` copies every pending record into one ``bytearray`` and returns
+  an :class:`EventBatch` indexing it.  Records of equal size that follow each
+  other (the common case: one struct type per buffer) are stored as *runs*
+  ``(offset, stride, count, size, source)``.  The batch owns its data: it
+  stays valid after the buffer moves on or closes::
 
-The batch owns its data: it stays valid after the buffer moves on or closes.
+      batch = perf_buffer.drain()
+      events = batch.as_array(Event)      # ctypes array of Event, one step
+      total = sum(e.bytes for e in events)
+
+* ``read_into(out)`` copies events straight from the rings into an array
+  the caller allocates once and reuses (see :func:`output_buffer`), up to
+  its length, and returns how many it copied: the fastest path::
+
+      out = (Event * 65536)()
+      while True:
+          n = perf_buffer.read_into(out, timeout_ms=100)
+          handle(out, n)
 """
 
 from __future__ import annotations
@@ -20,71 +29,42 @@ from __future__ import annotations
 import ctypes
 from array import array
 from bisect import bisect_right
-from typing import Iterator, Sequence
+from typing import Any, Iterator, Sequence
 
-__all__ = ["EventBatch", "run_length", "gather"]
+from .native_loops import address_of, gather
 
-_WORD_FORMATS = ((8, "Q"), (4, "I"), (2, "H"), (1, "B"))
-_FIRST_WINDOW = 16
-
-
-def _uniform(view: memoryview, start: int, step: int, count: int, pattern: bytes) -> bool:
-    return view[start:start + count * step:step].tobytes() == pattern * count
+__all__ = ["EventBatch", "output_buffer", "short_event"]
 
 
-def run_length(checks: Sequence[tuple[memoryview, int, int, bytes]], limit: int) -> int:
-    """How many records, from the first (known to match), keep every checked field equal.
+def output_buffer(out: Any) -> tuple[int, int, int]:
+    """(address, item size, capacity) of a reusable destination for ``read_into``.
 
-    ``checks`` holds ``(view, first_index, step, pattern)``: item
-    ``first_index + k*step`` of ``view`` must equal ``pattern`` for record
-    ``k``.  Windows double while they match, then a binary search finds the
-    end, so the cost is proportional to the run, never to ``limit``.
+    ``out`` is a writable, C-contiguous array: a ctypes array such as
+    ``(Event * 4096)()``, an ``array.array``, a numpy record array...  Its
+    items are the first dimension; each event's first ``item size`` bytes
+    are copied into one item.
     """
-    done, window = 1, _FIRST_WINDOW
-    while done < limit:
-        count = min(window, limit - done)
-        if all(_uniform(v, first + done * step, step, count, pat) for v, first, step, pat in checks):
-            done += count
-            window *= 2
-            continue
-        lo, hi = 0, count  # the first lo records of the window match, the first hi do not
-        while hi - lo > 1:
-            mid = (lo + hi) // 2
-            if all(_uniform(v, first + done * step, step, mid, pat) for v, first, step, pat in checks):
-                lo = mid
-            else:
-                hi = mid
-        return done + lo
-    return done
+    try:
+        view = memoryview(out)
+    except TypeError:
+        raise TypeError(f"read_into needs a writable array such as (Event * 4096)(), "
+                        f"not {type(out).__name__}") from None
+    with view:
+        if view.readonly or view.ndim == 0 or not view.c_contiguous:
+            raise TypeError("read_into needs a writable, contiguous array such as (Event * 4096)()")
+        capacity = view.shape[0]
+        if capacity == 0:
+            return 0, 0, 0
+        item = view.nbytes // capacity
+        if item == 0:
+            raise TypeError("read_into needs an array of items of at least one byte")
+        return address_of(view), item, capacity
 
 
-def gather(dst: memoryview, src: memoryview, src_offset: int, stride: int, count: int,
-           size: int) -> None:
-    """Copy ``count`` chunks of ``size`` bytes found every ``stride`` bytes into ``dst``.
-
-    ``dst`` and ``src`` are byte memoryviews; ``dst`` receives the chunks back
-    to back.  Done as ``size / w`` strided word copies (``w`` the largest of 8,
-    4, 2, 1 dividing both ``size`` and ``stride``), each one in C over every
-    record, so the Python work does not grow with ``count``.
-    """
-    if count <= 0 or size <= 0:
-        return
-    # Ends exactly after the last chunk: item j of a strided slice then has
-    # exactly ``count`` elements for every word j of the chunk.
-    seg = src[src_offset:src_offset + (count - 1) * stride + size]
-    if stride == size:
-        dst[:count * size] = seg
-        return
-    width, fmt = next((w, f) for w, f in _WORD_FORMATS if size % w == 0 and stride % w == 0)
-    words, step = size // width, stride // width
-    if count <= words:
-        for k in range(count):
-            dst[k * size:(k + 1) * size] = seg[k * stride:k * stride + size]
-        return
-    s = seg.cast(fmt)
-    d = dst[:count * size].cast(fmt)
-    for j in range(words):
-        d[j::words] = s[j::step]
+def short_event(size: int, item: int, what: str = "the destination items") -> ValueError:
+    """The error for an event of ``size`` bytes, too small for ``item``-byte ``what``."""
+    return ValueError(f"event of {size} bytes is smaller than {what} ({item} bytes): "
+                      "decode it with a smaller type")
 
 
 class EventBatch(Sequence[memoryview]):
@@ -168,15 +148,13 @@ class EventBatch(Sequence[memoryview]):
         out = (ctype * n)()
         if n == 0 or item == 0:
             return out
-        dst = memoryview(out).cast("B")
-        src = memoryview(self.data)
-        pos = 0
-        for offset, stride, count, size, _ in self.runs:
+        for _, _, _, size, _ in self.runs:
             if size < item:
-                raise ValueError(f"event of {size} bytes is smaller than {ctype.__name__} "
-                                 f"({item} bytes): decode it with a smaller type")
-            gather(dst[pos:], src, offset, stride, count, item)
-            pos += count * item
+                raise short_event(size, item, ctype.__name__)
+        dst, src = ctypes.addressof(out), address_of(self.data)
+        for offset, stride, count, _, _ in self.runs:
+            gather(dst, src + offset, stride, count, item)
+            dst += count * item
         return out
 
     def __repr__(self) -> str:

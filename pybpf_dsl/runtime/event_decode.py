@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import ctypes
 from functools import lru_cache
-from typing import Any, Generic, TypeVar
+from typing import Any, Callable, Generic, TypeVar
 
 __all__ = ["EventDecoder", "decoder", "decode_event"]
 
@@ -26,22 +26,21 @@ T = TypeVar("T")
 
 
 class EventDecoder(Generic[T]):
-    """Builds ``ctype`` instances from sample addresses or buffers."""
+    """Builds ``ctype`` instances from sample addresses or buffers.
 
-    __slots__ = ("ctype", "size", "_from_address", "_from_buffer_copy")
+    ``decode.view(addr)`` is the sample at ``addr`` seen in place, without a
+    copy (what bcc's ``table.event(data)`` returns): valid only while the
+    callback runs.  It is ``ctype.from_address`` itself, bound once, so a
+    view costs one C call.  ``decode(data, size)`` returns a copy.
+    """
+
+    __slots__ = ("ctype", "size", "view", "_copy")
 
     def __init__(self, ctype: type[T]) -> None:
         self.ctype = ctype
         self.size = ctypes.sizeof(ctype)  # type: ignore[arg-type]
-        self._from_address = ctype.from_address  # type: ignore[attr-defined]
-        self._from_buffer_copy = ctype.from_buffer_copy  # type: ignore[attr-defined]
-
-    def view(self, addr: int) -> T:
-        """The sample at ``addr`` seen in place (no copy): valid only while the callback runs.
-
-        This is what bcc's ``table.event(data)`` returns.
-        """
-        return self._from_address(addr)
+        self.view: Callable[[int], T] = ctype.from_address  # type: ignore[attr-defined]
+        self._copy: Callable[..., T] = ctype.from_buffer_copy  # type: ignore[attr-defined]
 
     def __call__(self, data: Any, size: int | None = None) -> T:
         """A copy of the sample, from an address (int) or a bytes-like object.
@@ -50,9 +49,9 @@ class EventDecoder(Generic[T]):
         zero-filled; a longer one is truncated to the type's size.
         """
         n = self.size
-        if isinstance(data, int):
-            if size is None or size >= n:
-                return self._from_buffer_copy(self._from_address(data))
+        if data.__class__ is int:
+            if size is None or size >= n:  # the callback fast path: two C calls
+                return self._copy(self.view(data))
             obj = self.ctype()
             ctypes.memmove(ctypes.addressof(obj), data, max(size, 0))  # type: ignore[arg-type]
             return obj
@@ -60,7 +59,7 @@ class EventDecoder(Generic[T]):
         if size is not None:
             view = view[:size]
         if len(view) >= n:
-            return self._from_buffer_copy(view)
+            return self._copy(view)
         obj = self.ctype()
         ctypes.memmove(ctypes.addressof(obj), view.tobytes(), len(view))  # type: ignore[arg-type]
         return obj

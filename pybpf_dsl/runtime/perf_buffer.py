@@ -43,9 +43,10 @@ from typing import Callable, Iterable
 from ..errors import BPFError
 from . import syscall
 from .cpus import online_cpus
-from .event_batch import EventBatch, run_length
+from .event_batch import EventBatch, output_buffer, short_event
 from .fd import FD
 from .mmap_region import MappedRegion
+from .native_loops import address_of, perf_scan, run_length
 from .uapi import (PERF_ATTR_SIZE, PERF_EVENT_IOC_ENABLE, PERF_SAMPLE_RAW, PerfRecord, PerfSwConfig,
                    PerfType, ffi)
 
@@ -58,8 +59,7 @@ _SAMPLE = int(PerfRecord.SAMPLE)
 _LOST = int(PerfRecord.LOST)
 _RAW_OFFSET = 12  # perf_event_header (8) + u32 raw size
 _U32 = struct.Struct("I")
-_U16 = struct.Struct("H")
-_SAMPLE_WORD = _U32.pack(_SAMPLE)
+_RUN_MASK = 0xFFFF_0000_FFFF_FFFF  # records of one run share the header's type and size (not misc)
 
 SampleCallback = Callable[[int, int, int], object]
 LostCallback = Callable[[int], object]
@@ -73,7 +73,7 @@ class _CpuRing:
     """One CPU's perf event, its mapping and the reader's position in it."""
 
     __slots__ = ("cpu", "fd", "region", "meta", "data", "words", "halves", "base", "size",
-                 "tail", "scratch")
+                 "mask", "tail", "scratch")
 
     def __init__(self, cpu: int, fd: FD, page_cnt: int) -> None:
         self.cpu = cpu
@@ -86,6 +86,7 @@ class _CpuRing:
         self.halves = self.data.cast("H")
         self.base = self.region.addr + PAGE_SIZE
         self.size = page_cnt * PAGE_SIZE
+        self.mask = self.size - 1
         self.tail = self.meta[_TAIL_INDEX]
         self.scratch: ctypes.Array | None = None
 
@@ -211,7 +212,7 @@ class PerfBuffer:
                     kind = words[off >> 2]
                     if kind == _SAMPLE:
                         # a run of equal samples goes through one tight loop
-                        count = _sample_run(words, halves, off, rsize,
+                        count = _sample_run(words, halves, base, off, rsize,
                                             min(head - tail, size - off) // rsize)
                         raw = words[(off >> 2) + 2]
                         first = addr = base + off + _RAW_OFFSET
@@ -272,13 +273,77 @@ class PerfBuffer:
         lost_counts: list[int] = []
         if segments:
             view = memoryview(data)
-            words, halves = view.cast("I"), view.cast("H")
+            words, halves, base = view.cast("I"), view.cast("H"), address_of(data)
             for begin, end, cpu in segments:
-                _index_records(view, words, halves, begin, end, cpu, runs, lost_counts)
+                _index_records(view, words, halves, base, begin, end, cpu, runs, lost_counts)
             del view, words, halves
         for count in lost_counts:
             self._lost(count)
         return EventBatch(data, runs, sum(lost_counts))
+
+    def read_into(self, out: object, timeout_ms: int = 0) -> int:
+        """The fastest bulk path: copy pending samples straight into the array ``out``; return how many.
+
+        ``out`` is allocated once and reused, e.g. ``(Event * 65536)()`` (see
+        :func:`~pybpf_dsl.runtime.event_batch.output_buffer`): each sample's
+        first ``sizeof(Event)`` bytes fill one item, CPU after CPU, until
+        ``out`` is full; samples that do not fit stay for the next call.
+        Waits up to ``timeout_ms`` for a wakeup first when it is non-zero.
+        Lost-sample records reach the lost callback and :attr:`lost`.  A
+        sample whose raw size is smaller than an item stops the copy there:
+        the samples before it are returned, and the next call raises
+        ValueError without consuming it (read it with :meth:`poll`).
+        """
+        if self._epoll is None:
+            raise BPFError("perf buffer is closed")
+        dst, item, cap = output_buffer(out)
+        if not cap or (timeout_ms and not self._wait(timeout_ms)):
+            return 0
+        n = 0
+        for ring in self._rings:
+            n = self._copy_ring(ring, dst, item, n, cap)
+            if n < 0:
+                return -n - 1
+            if n == cap:
+                break
+        return n
+
+    def _copy_ring(self, ring: _CpuRing, dst: int, item: int, n: int, cap: int) -> int:
+        """Copy one ring's samples into item ``n``.. of ``dst``; the new ``n``, or ``-n - 1``
+        after stopping at a short sample."""
+        head = ring.meta[_HEAD_INDEX]
+        tail = ring.tail
+        try:
+            while tail < head and n < cap:
+                tail, got = perf_scan(ring.base, ring.mask, tail, head, dst + n * item, item,
+                                      cap - n)
+                n += got
+                if tail >= head or n >= cap:
+                    break
+                # the scan stopped at a record it leaves to Python
+                off = tail & ring.mask
+                rsize = ring.halves[(off >> 1) + 3]
+                if not rsize:
+                    raise BPFError(f"corrupt perf ring on CPU {ring.cpu}: zero-sized record")
+                view = ring.contiguous(off, rsize)[0] if off + rsize > ring.size \
+                    else ring.data[off:off + rsize]
+                kind = _U32.unpack_from(view, 0)[0]
+                if kind == _SAMPLE:
+                    raw = _U32.unpack_from(view, 8)[0]
+                    if raw < item:
+                        if n:
+                            return -n - 1
+                        raise short_event(raw, item)
+                    ctypes.memmove(dst + n * item, bytes(view[_RAW_OFFSET:_RAW_OFFSET + item]),
+                                   item)
+                    n += 1
+                elif kind == _LOST:
+                    self._lost(view[16:24].cast("Q")[0])
+                tail += rsize
+        finally:
+            ring.tail = tail
+            ring.meta[_TAIL_INDEX] = tail
+        return n
 
     # ------------------------------------------------------------ lifetime
 
@@ -320,24 +385,28 @@ class PerfBuffer:
         return f"<PerfBuffer {state} lost={self.lost}>"
 
 
-def _sample_run(words: memoryview, halves: memoryview, pos: int, rsize: int, limit: int) -> int:
-    """How many samples of ``rsize`` bytes follow each other from byte ``pos`` (at most ``limit``)."""
+def _sample_run(words: memoryview, halves: memoryview, base: int, pos: int, rsize: int,
+                limit: int) -> int:
+    """How many samples of ``rsize`` bytes follow each other from byte ``pos`` (at most ``limit``).
+
+    ``words`` and ``halves`` view the memory at address ``base``; the next
+    record is checked here first, so a lone sample costs no native call.
+    """
     nxt = pos + rsize
     if limit < 2 or words[nxt >> 2] != _SAMPLE or halves[(nxt >> 1) + 3] != rsize:
         return 1
-    return run_length(((words, pos >> 2, rsize >> 2, _SAMPLE_WORD),
-                       (halves, (pos >> 1) + 3, rsize >> 1, _U16.pack(rsize))), limit)
+    return run_length(base + pos, rsize, limit, _RUN_MASK)
 
 
-def _index_records(view: memoryview, words: memoryview, halves: memoryview, pos: int, end: int,
-                   cpu: int, runs: list, lost_counts: list) -> None:
-    """Split one CPU's copied records into runs of equal-sized samples."""
+def _index_records(view: memoryview, words: memoryview, halves: memoryview, base: int, pos: int,
+                   end: int, cpu: int, runs: list, lost_counts: list) -> None:
+    """Split one CPU's copied records (``view``, at address ``base``) into runs of equal samples."""
     while pos < end:
         kind, rsize = words[pos >> 2], halves[(pos >> 1) + 3]
         if not rsize:
             raise BPFError(f"corrupt perf ring on CPU {cpu}: zero-sized record")
         if kind == _SAMPLE:
-            count = _sample_run(words, halves, pos, rsize, (end - pos) // rsize)
+            count = _sample_run(words, halves, base, pos, rsize, (end - pos) // rsize)
             runs.append((pos + _RAW_OFFSET, rsize, count, words[(pos >> 2) + 2], cpu))
             pos += count * rsize
             continue

@@ -34,14 +34,14 @@ from __future__ import annotations
 
 import os
 import select
-import struct
 from typing import Any, Callable
 
 from ..errors import BPFError
 from . import syscall
-from .event_batch import EventBatch, run_length
+from .event_batch import EventBatch, output_buffer, short_event
 from .fd import FD
 from .mmap_region import MappedRegion
+from .native_loops import ring_scan, run_length
 from .uapi import BPF_RINGBUF_BUSY_BIT, BPF_RINGBUF_DISCARD_BIT, BPF_RINGBUF_HDR_SZ, MapType
 
 __all__ = ["RingBuffer", "RingCallback"]
@@ -50,7 +50,7 @@ PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
 _FLAGS = BPF_RINGBUF_BUSY_BIT | BPF_RINGBUF_DISCARD_BIT
 _LEN_MASK = ~_FLAGS & 0xFFFFFFFF
 _ROUND = BPF_RINGBUF_HDR_SZ + 7  # header + round-up to 8 bytes
-_U32 = struct.Struct("I")
+_HEADER_WORD = 0xFFFF_FFFF  # records of one run share the length-and-flags word
 
 RingCallback = Callable[[Any, int, int], object]
 
@@ -59,7 +59,7 @@ class _Ring:
     """One ring buffer map: its two mappings, callback and read position."""
 
     __slots__ = ("index", "fd", "callback", "ctx", "cons_region", "prod_region", "consumer",
-                 "producer", "data", "words", "base", "size", "pos", "chunk")
+                 "producer", "data", "words", "base", "size", "mask", "pos", "chunk")
 
     def __init__(self, index: int, map_fd: int, callback: RingCallback, ctx: Any) -> None:
         info = syscall.obj_info(map_fd, "map")
@@ -70,6 +70,7 @@ class _Ring:
         self.callback = callback
         self.ctx = ctx
         self.size = info.max_entries
+        self.mask = self.size - 1
         self.fd = FD(os.dup(map_fd), "map")
         try:
             self.cons_region = MappedRegion(self.fd.fileno(), PAGE_SIZE, 0, writable=True,
@@ -194,6 +195,40 @@ class RingBuffer:
             ring.consumer[0] = end
         return EventBatch(data, runs)
 
+    def read_into(self, out: object, timeout_ms: int = 0) -> int:
+        """The fastest bulk path: copy committed samples straight into the array ``out``; return how many.
+
+        ``out`` is allocated once and reused, e.g. ``(Event * 65536)()`` (see
+        :func:`~pybpf_dsl.runtime.event_batch.output_buffer`): each sample's
+        first ``sizeof(Event)`` bytes fill one item, ring after ring (in
+        :meth:`add` order), until ``out`` is full; samples that do not fit
+        stay for the next call.  Waits up to ``timeout_ms`` for data first
+        when it is non-zero.  No callback runs.  A sample smaller than an
+        item stops the copy there: the samples before it are returned, and
+        the next call raises ValueError without consuming it.
+        """
+        if self._epoll is None:
+            raise BPFError("ring buffer manager is closed")
+        dst, item, cap = output_buffer(out)
+        if not cap or (timeout_ms and not self._ready(timeout_ms)):
+            return 0
+        n = 0
+        for ring in self._rings:
+            prod = ring.producer[0]
+            pos, got = ring_scan(ring.base, ring.mask, ring.pos, prod, dst + n * item, item, cap - n)
+            n += got
+            ring.pos = pos
+            ring.consumer[0] = pos
+            if n == cap:
+                break
+            if pos < prod:
+                hdr = ring.words[(pos & ring.mask) >> 2]
+                if not hdr & BPF_RINGBUF_BUSY_BIT:  # a committed sample smaller than an item
+                    if n:
+                        break
+                    raise short_event(hdr & _LEN_MASK, item)
+        return n
+
     # ------------------------------------------------------------ lifetime
 
     def close(self) -> None:
@@ -251,7 +286,7 @@ def _process(ring: _Ring) -> int:
                 count = 1
                 limit = (stop - pos) // stride
                 if limit > 1 and words[(off + stride) >> 2] == hdr:
-                    count = run_length(((words, off >> 2, stride >> 2, _U32.pack(hdr)),), limit)
+                    count = run_length(base + off, stride, limit, _HEADER_WORD)
                 first = addr = base + off + BPF_RINGBUF_HDR_SZ
                 stop_value = 0
                 try:
@@ -283,7 +318,7 @@ def _as_int(value: object) -> int:
 
 def _index_ring(ring: _Ring, pos: int, prod: int) -> tuple[list[tuple[int, int, int, int]], int]:
     """Runs ``(pos, stride, count, size)`` of committed samples from ``pos``, and where they end."""
-    words, mask = ring.words, ring.size - 1
+    words, mask, base = ring.words, ring.mask, ring.base
     runs: list[tuple[int, int, int, int]] = []
     while pos < prod:
         off = pos & mask
@@ -298,7 +333,7 @@ def _index_ring(ring: _Ring, pos: int, prod: int) -> tuple[list[tuple[int, int, 
         count = 1
         limit = (prod - pos) // stride
         if limit > 1 and words[(off + stride) >> 2] == hdr:
-            count = run_length(((words, off >> 2, stride >> 2, _U32.pack(hdr)),), limit)
+            count = run_length(base + off, stride, limit, _HEADER_WORD)
         runs.append((pos, stride, count, length))
         pos += count * stride
     return runs, pos

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import bisect
 import ctypes
-import ctypes.util
 import os
 import re
 import threading
@@ -268,6 +267,8 @@ def _read_perf_map(pid: int) -> tuple[list[int], list[tuple[int, bytes]]]:
 
 @lru_cache(maxsize=None)
 def _cxa_demangle():
+    import ctypes.util  # subprocess, shutil...: only when a C++ name is demangled
+
     path = ctypes.util.find_library("stdc++")
     if path is None:
         return None

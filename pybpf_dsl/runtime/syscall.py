@@ -159,7 +159,24 @@ def elem_call(cmd: int, map_fd: int, key: int, value: int, flags: int = 0) -> in
     return 0
 
 
-__all__ += ["elem_call"]
+# The per-element hot paths of tables (``t[k]``, ``t[k] = v``) inline elem_call with
+# these pieces, saving the Python frame it costs (~0.1 us of a ~1 us lookup):
+#     if raw_elem_call(SYS_BPF, cmd, pack_elem_attr(fd, 0, key, value, flags),
+#                      ELEM_ATTR_SIZE) < 0:
+#         err = last_errno()
+SYS_BPF = _NR_BPF
+ELEM_ATTR_SIZE = _ELEM_ATTR_SIZE
+raw_elem_call = _syscall_bytes
+pack_elem_attr = _pack_elem
+
+
+def last_errno() -> int:
+    """The errno of this thread's last failed call through ``raw_elem_call``."""
+    return ffi.errno
+
+
+__all__ += ["elem_call", "raw_elem_call", "pack_elem_attr", "last_errno", "SYS_BPF",
+            "ELEM_ATTR_SIZE"]
 
 
 def map_batch(cmd: Cmd, map_fd: int, keys, values, count: int, *, in_batch=None,

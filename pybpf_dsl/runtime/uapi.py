@@ -12,15 +12,18 @@ the rest is zero, so each call passes exactly the command's own struct.
 
 from __future__ import annotations
 
+import os
 from enum import IntEnum, IntFlag
+from typing import Any
 
-import cffi
-
-__all__ = ["ffi", "libc", "Cmd", "MapType", "ProgType", "AttachType", "LinkType",
+__all__ = ["CDEF", "ffi", "libc", "Cmd", "MapType", "ProgType", "AttachType", "LinkType",
            "PerfType", "PerfSwConfig", "PerfHwConfig", "PerfRecord"]
 
-ffi = cffi.FFI()
-ffi.cdef(r"""
+# Every C declaration of the project.  After editing it, run
+#     python3 -m pybpf_dsl.runtime._gen_uapi
+# to refresh its pre-parsed copy (_uapi_ffi.py); until then each import parses
+# this text with pycparser (~25 ms) and tests/runtime/test_uapi_gen.py fails.
+CDEF = r"""
 long syscall(long number, ...);
 int ioctl(int fd, unsigned long request, ...);
 void *mmap(void *addr, size_t length, int prot, int flags, int fd, long offset);
@@ -204,14 +207,45 @@ struct perf_event_mmap_page {
     uint64_t aux_head, aux_tail, aux_offset, aux_size;
 };
 struct perf_event_header { uint32_t type; uint16_t misc, size; };
-""")
 
+/* ---- rtnetlink (XDP and tc attach through netlink) ---- */
+struct nlmsghdr { uint32_t nlmsg_len; uint16_t nlmsg_type, nlmsg_flags; uint32_t nlmsg_seq, nlmsg_pid; };
+struct nlattr { uint16_t nla_len, nla_type; };
+struct ifinfomsg { uint8_t ifi_family, _pad; uint16_t ifi_type; int32_t ifi_index;
+                   uint32_t ifi_flags, ifi_change; };
+struct tcmsg { uint8_t tcm_family, _pad1; uint16_t _pad2; int32_t tcm_ifindex;
+               uint32_t tcm_handle, tcm_parent, tcm_info; };
+
+/* ---- BPF iterator link parameters (BPF_LINK_CREATE iter.iter_info) ---- */
+union bpf_iter_link_info {
+    struct { uint32_t map_fd; } map;
+    struct { uint32_t order, cgroup_fd; uint64_t cgroup_id; } cgroup;
+    struct { uint32_t tid, pid, pid_fd; } task;
+};
+"""
+
+
+def _ffi_for(cdef: str) -> Any:
+    """The cffi FFI declaring ``cdef``: the pre-parsed one when it was generated from this exact text."""
+    try:
+        from . import _uapi_ffi
+    except ImportError:  # absent, or written for another cffi version
+        pass
+    else:
+        if _uapi_ffi.CDEF == cdef:
+            return _uapi_ffi.ffi
+    import cffi
+
+    parsed = cffi.FFI()
+    parsed.cdef(cdef)
+    return parsed
+
+
+ffi = _ffi_for(CDEF)
 libc = ffi.dlopen(None)
 
 # ---- syscall numbers (x86_64; aarch64 in the second column) ----
-import platform as _platform
-
-_MACHINE = _platform.machine()
+_MACHINE = os.uname().machine
 if _MACHINE in ("aarch64", "arm64"):
     SYS_bpf, SYS_perf_event_open, SYS_pidfd_open = 280, 241, 434
 else:
@@ -557,14 +591,6 @@ MAP_SHARED = 0x01
 MAP_FAILED = ffi.cast("void *", -1)
 
 # ---- rtnetlink (XDP and tc attach through netlink) and socket options ----
-ffi.cdef(r"""
-struct nlmsghdr { uint32_t nlmsg_len; uint16_t nlmsg_type, nlmsg_flags; uint32_t nlmsg_seq, nlmsg_pid; };
-struct nlattr { uint16_t nla_len, nla_type; };
-struct ifinfomsg { uint8_t ifi_family, _pad; uint16_t ifi_type; int32_t ifi_index;
-                   uint32_t ifi_flags, ifi_change; };
-struct tcmsg { uint8_t tcm_family, _pad1; uint16_t _pad2; int32_t tcm_ifindex;
-               uint32_t tcm_handle, tcm_parent, tcm_info; };
-""")
 NETLINK_ROUTE = 0
 SOL_NETLINK = 270
 NETLINK_CAP_ACK = 10
@@ -589,12 +615,5 @@ ETH_P_ALL = 0x0003
 SO_ATTACH_BPF, SO_DETACH_BPF = 50, 27
 
 # ---- BPF iterator link parameters (BPF_LINK_CREATE iter.iter_info) ----
-ffi.cdef(r"""
-union bpf_iter_link_info {
-    struct { uint32_t map_fd; } map;
-    struct { uint32_t order, cgroup_fd; uint64_t cgroup_id; } cgroup;
-    struct { uint32_t tid, pid, pid_fd; } task;
-};
-""")
 BPF_CGROUP_ITER_ORDER_UNSPEC, BPF_CGROUP_ITER_SELF_ONLY = 0, 1
 BPF_CGROUP_ITER_DESCENDANTS_PRE, BPF_CGROUP_ITER_DESCENDANTS_POST, BPF_CGROUP_ITER_ANCESTORS_UP = 2, 3, 4

@@ -324,6 +324,37 @@ def test_usdt_gc_start_on_python(root):
     assert gens[0] == 1 and gens[1] == 1 and gens[2] >= 2   # and more at interpreter exit
 
 
+USDT_NAMES = r"""
+struct name_t { char text[8]; };
+BPF_HASH(names, struct name_t, u64);
+int on_entry(struct pt_regs *ctx) {
+    struct name_t n = {};
+    bpf_usdt_readarg_p(2, ctx, n.text, sizeof(n.text));   /* funcname: a char *, 8 bytes of it */
+    names.increment(n);
+    return 0;
+}
+"""
+
+
+@pytest.mark.skipif(not os.path.exists(PYTHON_USDT), reason=f"{PYTHON_USDT} (with USDT notes) is absent")
+def test_usdt_readarg_p_reads_through_the_pointer_for_any_length(root):
+    # an 8-byte buffer is the case a value read would get wrong (it would hold the pointer)
+    child = subprocess.Popen([PYTHON_USDT, "-c", "import sys\nsys.stdin.readline()\n"
+                              "def abcdefghij(): pass\nsys.setprofile(lambda *a: None)\n"
+                              "for _ in range(5): abcdefghij()\n"], stdin=subprocess.PIPE)
+    try:
+        time.sleep(0.2)
+        u = USDT(pid=child.pid)
+        u.enable_probe(probe="function__entry", fn_name="on_entry")
+        with BPF(text=USDT_NAMES, usdt_contexts=[u]) as b:
+            child.communicate(b"go\n", timeout=10)
+            names = {bytes(k.text): v.value for k, v in b["names"].items()}
+    finally:
+        child.kill()
+        child.wait()
+    assert names.get(b"abcdefgh", 0) >= 5, names
+
+
 # ---------------------------------------------------------------- perf event stack sampling
 
 PROFILE = r"""

@@ -86,14 +86,33 @@ def _tail() -> list[bytes]:
     return [mov64_imm(R0, 0), exit_()]
 
 
-def perf_producer(events_fd: int, counter_fd: int, size: int) -> FD:
-    """SCHED_CLS: bpf_perf_event_output(ctx, events, BPF_F_CURRENT_CPU, sample, size)."""
-    buf = -8 - 8 * ((size + 7) // 8)
-    body = _fill(R10, buf, size) + [
+def _stack_buffer(size: int) -> int:
+    """Offset from r10 of the stack buffer holding a sample of ``size`` bytes."""
+    return -8 - 8 * ((size + 7) // 8)
+
+
+def _perf_output(events_fd: int, size: int) -> list[bytes]:
+    """Fill the stack buffer, then bpf_perf_event_output(r6 = ctx, events, CURRENT_CPU, buffer)."""
+    buf = _stack_buffer(size)
+    return _fill(R10, buf, size) + [
         mov64_reg(R1, R6), ld_map_fd(R2, events_fd), ld_imm64(R3, BPF_F_CURRENT_CPU),
         mov64_reg(R4, R10), alu64_imm(BPF_ADD, R4, buf), mov64_imm(R5, size),
         call(PERF_EVENT_OUTPUT),
     ]
+
+
+def _ringbuf_output(rb_fd: int, size: int) -> list[bytes]:
+    """Fill the stack buffer, then bpf_ringbuf_output(rb, buffer, size, 0)."""
+    buf = _stack_buffer(size)
+    return _fill(R10, buf, size) + [
+        ld_map_fd(R1, rb_fd), mov64_reg(R2, R10), alu64_imm(BPF_ADD, R2, buf),
+        mov64_imm(R3, size), mov64_imm(R4, 0), call(RINGBUF_OUTPUT),
+    ]
+
+
+def perf_producer(events_fd: int, counter_fd: int, size: int) -> FD:
+    """SCHED_CLS: bpf_perf_event_output(ctx, events, BPF_F_CURRENT_CPU, sample, size)."""
+    body = _perf_output(events_fd, size)
     return _load(ProgType.SCHED_CLS, [mov64_reg(R6, R1)] + _next_seq(counter_fd, _count(body))
                  + body + _tail())
 
@@ -106,11 +125,7 @@ def ringbuf_producer(rb_fd: int, counter_fd: int, size: int, mode: str = "output
     an odd sequence number are discarded).  "reserve" modes need ``size`` % 8 == 0.
     """
     if mode == "output":
-        buf = -8 - 8 * ((size + 7) // 8)
-        body = _fill(R10, buf, size) + [
-            ld_map_fd(R1, rb_fd), mov64_reg(R2, R10), alu64_imm(BPF_ADD, R2, buf),
-            mov64_imm(R3, size), mov64_imm(R4, 0), call(RINGBUF_OUTPUT),
-        ]
+        body = _ringbuf_output(rb_fd, size)
     else:
         if size % 8:
             raise ValueError("reserve producers write whole words: size must be a multiple of 8")
@@ -151,3 +166,22 @@ def tracepoint_producer(events_fd: int, pid: int) -> FD:
         mov64_reg(R7, R0), alu64_imm(BPF_RSH, R0, 32),  # the tgid
         jmp_imm(BPF_JNE, R0, pid, _count(emit)),
     ] + emit + _tail())
+
+
+def tracepoint_seq_producer(out_fd: int, counter_fd: int, pid: int, size: int,
+                            ring: bool = False) -> FD:
+    """TRACEPOINT: a numbered sample of ``size`` bytes each time process ``pid`` hits the event.
+
+    The sample is the one :func:`perf_producer` (or, with ``ring``,
+    :func:`ringbuf_producer` in "output" mode) writes, sent to the perf
+    event array or ring buffer ``out_fd``: a live producer for streaming
+    measurements (attach it to, e.g., ``syscalls:sys_enter_getppid``).
+    """
+    body = _ringbuf_output(out_fd, size) if ring else _perf_output(out_fd, size)
+    count = _next_seq(counter_fd, _count(body)) + body
+    return _load(ProgType.TRACEPOINT, [
+        mov64_reg(R6, R1),
+        call(GET_CURRENT_PID_TGID),
+        alu64_imm(BPF_RSH, R0, 32),  # the tgid
+        jmp_imm(BPF_JNE, R0, pid, _count(count)),
+    ] + count + _tail())

@@ -21,7 +21,8 @@ from hypothesis import strategies as st
 from buffer_producers import (counter_map, expected, perf_array, perf_producer, read_payload, run,
                               tracepoint_producer)
 from pybpf_dsl.errors import BPFError
-from pybpf_dsl.runtime.event_batch import EventBatch, gather
+from pybpf_dsl.runtime.event_batch import EventBatch
+from pybpf_dsl.runtime.native_loops import address_of, gather
 from pybpf_dsl.runtime.event_decode import decode_event, decoder
 from pybpf_dsl.runtime.event_poller import EventPoller
 from pybpf_dsl.runtime.perf_buffer import _HEAD_INDEX, PAGE_SIZE, PerfBuffer, _CpuRing
@@ -325,7 +326,7 @@ def _synthetic(records, start, page_cnt=1):
     ring.cpu, ring.fd, ring.region, ring.scratch = 0, _Dummy(), _Dummy(), None
     ring.meta, ring.data = view[:PAGE_SIZE].cast("Q"), view[PAGE_SIZE:]
     ring.words, ring.halves = ring.data.cast("I"), ring.data.cast("H")
-    ring.base, ring.size, ring.tail = ctypes.addressof(mem) + PAGE_SIZE, size, start
+    ring.base, ring.size, ring.mask, ring.tail = ctypes.addressof(mem) + PAGE_SIZE, size, size - 1, start
     blob = b"".join(records)
     for i, byte in enumerate(blob):
         ring.data[(start + i) % size] = byte
@@ -378,9 +379,10 @@ def test_parser_matches_model(records, start):
 @given(st.integers(1, 48), st.integers(0, 40), st.integers(0, 80), st.integers(0, 9))
 def test_gather_equals_slicing(size, extra, count, offset):
     stride = size + extra
-    src = os.urandom(offset + max(count - 1, 0) * stride + size)
-    dst = bytearray(count * size)
-    gather(memoryview(dst), memoryview(src), offset, stride, count, size)
+    src = bytearray(os.urandom(offset + max(count - 1, 0) * stride + size))
+    dst = bytearray(count * size + 1)  # one more byte: must stay untouched
+    gather(address_of(dst), address_of(src) + offset, stride, count, size)
+    assert dst.pop() == 0
     assert bytes(dst) == b"".join(src[offset + k * stride:offset + k * stride + size]
                                   for k in range(count))
 

@@ -241,7 +241,7 @@ def _synthetic(records, start, size=PAGE_SIZE):
     ring.consumer = memoryview(pages).cast("B")[:8].cast("Q")
     ring.producer = memoryview(pages).cast("B")[8:].cast("Q")
     ring.data, ring.words = view, view.cast("I")
-    ring.base, ring.size, ring.chunk = ctypes.addressof(data), size, size // 4
+    ring.base, ring.size, ring.mask, ring.chunk = ctypes.addressof(data), size, size - 1, size // 4
     ring.pos = ring.consumer[0] = start
     ring.producer[0] = start + len(blob)
     return ring, (data, pages)

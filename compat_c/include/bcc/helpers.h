@@ -78,13 +78,24 @@ extern int __bcc_usdt_readarg(int n, void *ctx, void *dst, int size);
     if (!v) __bcc_return_zero();                                                    \
     return v; }
 
+/* increment() only makes sense for a numeric leaf; bcc instantiates a method
+ * only where it is used, so for any other leaf the method must still compile
+ * and only fail when called: it then calls the marker __bcc_bad_increment_NAME,
+ * which compat_c.irpass reports at the caller's line.  The numeric type
+ * classes of __builtin_classify_type: integer, char, enum, bool, _BitInt. */
+#define __BCC_NUMERIC(_t) ((1ULL << __builtin_classify_type(*(_t *)0)) & 0x4001EULL)
 #define __BCC_INCREMENT_FUNCS(_name, _key, _leaf, _insert)                           \
-  static __always_inline void __bcc_##_name##_increment(_key k, _leaf n) {         \
-    _leaf *v = (_leaf *)bpf_map_lookup_elem(__BCC_MAP(_name), &k);                 \
+  typedef __typeof__(__builtin_choose_expr(__BCC_NUMERIC(_leaf), *(_leaf *)0, (u64)0)) \
+    __bcc_##_name##_num_t;                                                         \
+  extern void __bcc_bad_increment_##_name(void);                                   \
+  static __always_inline void __bcc_##_name##_increment(_key k, __bcc_##_name##_num_t n) { \
+    if (!__BCC_NUMERIC(_leaf)) { __bcc_bad_increment_##_name(); return; }           \
+    __bcc_##_name##_num_t *v = bpf_map_lookup_elem(__BCC_MAP(_name), &k);          \
     if (v) { *v += n; return; }                                                    \
     if (_insert) bpf_map_update_elem(__BCC_MAP(_name), &k, &n, BPF_NOEXIST); }     \
-  static __always_inline void __bcc_##_name##_atomic_increment(_key k, _leaf n) {  \
-    _leaf *v = (_leaf *)bpf_map_lookup_elem(__BCC_MAP(_name), &k);                 \
+  static __always_inline void __bcc_##_name##_atomic_increment(_key k, __bcc_##_name##_num_t n) { \
+    if (!__BCC_NUMERIC(_leaf)) { __bcc_bad_increment_##_name(); return; }           \
+    __bcc_##_name##_num_t *v = bpf_map_lookup_elem(__BCC_MAP(_name), &k);          \
     if (v) { __sync_fetch_and_add(v, n); return; }                                 \
     if (_insert) bpf_map_update_elem(__BCC_MAP(_name), &k, &n, BPF_NOEXIST); }
 
@@ -101,8 +112,8 @@ extern int __bcc_usdt_readarg(int n, void *ctx, void *dst, int size);
   int (*delete)(_key *);                                                           \
   _leaf *(*lookup_or_try_init)(_key *, _leaf *);                                   \
   _leaf *(*lookup_or_init)(_key *, _leaf *);                                       \
-  void (*__bcc_increment)(_key, _leaf);                                            \
-  void (*__bcc_atomic_increment)(_key, _leaf);
+  void (*__bcc_increment)(_key, __bcc_##_name##_num_t);                            \
+  void (*__bcc_atomic_increment)(_key, __bcc_##_name##_num_t);
 #define __BCC_KEYED_INIT(_name)                                                     \
   .lookup = __bcc_##_name##_lookup, .update = __bcc_##_name##_update,              \
   .insert = __bcc_##_name##_insert, .delete = __bcc_##_name##_delete,              \
