@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import bisect
 import ctypes
-import difflib
 import mmap
 import os
 import re
@@ -441,6 +440,8 @@ def resolve_symbol(path: str, name: str, sym_off: int = 0) -> SymbolLocation:
 
 
 def _missing_symbol_message(elf: ElfFile, name: str) -> str:
+    import difflib  # only to word an error
+
     names = {s.name for s in elf.functions()}
     close = difflib.get_close_matches(name, names, n=3, cutoff=0.75)
     hint = f"; did you mean {', '.join(close)}?" if close else ""

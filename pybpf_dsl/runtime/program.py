@@ -291,7 +291,7 @@ def attach_btf_id(spec: ProgramSpec, target_btf: BTF | None = None) -> int:
 
 # ---------------------------------------------------------------- loading
 
-_INSN_LINE = re.compile(r"^(\d+): \([0-9a-f]{2}\)", re.M)
+_INSN_LINE = r"(?m)^(\d+): \([0-9a-f]{2}\)"  # compiled on first use: only for verifier errors
 
 _UNSUPPORTED = {
     (ProgType.TRACING, AttachType.TRACE_FENTRY): "fentry/fexit (BPF trampolines)",
@@ -322,7 +322,7 @@ def source_location(spec: ProgramSpec, insn: int) -> tuple[SourceLocation | None
 
 def failing_insn(log: str) -> int | None:
     """The index of the last instruction the verifier printed (where it gave up)."""
-    found = _INSN_LINE.findall(log)
+    found = re.findall(_INSN_LINE, log)
     return int(found[-1]) if found else None
 
 

@@ -33,7 +33,7 @@ __all__ = ["KernelSymbols", "SymbolCache", "symbol_cache", "ksym", "ksymname", "
 
 Resolved = tuple  # (name: bytes | None, offset: int, module: bytes | None)
 
-_KALLSYMS_LINE = re.compile(rb"^([0-9a-fA-F]+) ([^bBdDrR\n]) (\S+)(?:\t\[(\S+)\])?$", re.M)
+_KALLSYMS_LINE = rb"(?m)^([0-9a-fA-F]+) ([^bBdDrR\n]) (\S+)(?:\t\[(\S+)\])?$"  # compiled on first use
 
 
 class KernelSymbols:
@@ -54,7 +54,7 @@ class KernelSymbols:
             with open("/proc/kallsyms", "rb") as f:
                 data = f.read()
             rows = []
-            for addr, _typ, name, mod in _KALLSYMS_LINE.findall(data):
+            for addr, _typ, name, mod in re.findall(_KALLSYMS_LINE, data):
                 a = int(addr, 16)
                 if a:
                     rows.append((a, name, mod or b"kernel"))

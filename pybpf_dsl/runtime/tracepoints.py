@@ -18,7 +18,6 @@ suggesting the closest existing tracepoints.
 
 from __future__ import annotations
 
-import difflib
 import os
 import re
 from dataclasses import dataclass
@@ -42,10 +41,10 @@ _SCALAR_SIZES = {
     "long": 8, "unsigned long": 8, "u64": 8, "s64": 8, "__u64": 8, "__s64": 8,
 }
 
-_FIELD_LINE = re.compile(
-    r"^\s*field:(?P<decl>.+?);\s*offset:(?P<offset>\d+);\s*size:(?P<size>\d+);"
-    r"(?:\s*signed:(?P<signed>-?\d+);)?")
-_DECL = re.compile(r"^(?P<type>.*?)\s*\b(?P<name>[A-Za-z_]\w*)\s*(?:\[(?P<dim>[^\]]*)\])?$")
+# Patterns are compiled on first use (re caches them): most starts never parse a format.
+_FIELD_LINE = (r"^\s*field:(?P<decl>.+?);\s*offset:(?P<offset>\d+);\s*size:(?P<size>\d+);"
+               r"(?:\s*signed:(?P<signed>-?\d+);)?")
+_DECL = r"^(?P<type>.*?)\s*\b(?P<name>[A-Za-z_]\w*)\s*(?:\[(?P<dim>[^\]]*)\])?$"
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,7 +147,7 @@ def _parse_field(decl: str, offset: int, size: int, signed: bool, common: bool) 
         ctype, _, name = decl.rpartition(" ")
         base = ctype.replace("[]", "").strip()
         return TracepointField(name, base, offset, size, signed, 0, data_loc, rel_loc, common)
-    m = _DECL.match(decl)
+    m = re.match(_DECL, decl)
     if m is None or not m.group("type"):
         raise ObjectFormatError(f"cannot parse trace event field declaration {decl!r}")
     ctype = " ".join(m.group("type").split())
@@ -195,7 +194,7 @@ def parse_format(text: str, category: str = "", event: str = "") -> TracepointFo
                 if fields:
                     common = False
                 continue
-            m = _FIELD_LINE.match(line)
+            m = re.match(_FIELD_LINE, line)
             if m is None:
                 raise ObjectFormatError(f"unexpected line in format of {category}:{name}: {line.strip()!r}")
             fields.append(_parse_field(m.group("decl"), int(m.group("offset")), int(m.group("size")),
@@ -256,6 +255,8 @@ def split_tracepoint(spec: str) -> tuple[str, str]:
 
 def suggest_tracepoints(category: str, event: str, limit: int = 3) -> list[str]:
     """The existing tracepoints closest to a misspelt ``category:event``."""
+    import difflib  # only to word an error
+
     wanted = f"{category}:{event}"
     if os.path.isdir(os.path.join(events_dir(), category)):
         pool = [f"{category}:{e}" for e in events(category)]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+from array import array
 import select
 import struct
 import time
@@ -21,8 +22,8 @@ from hypothesis import strategies as st
 from buffer_producers import (counter_map, expected, perf_array, perf_producer, read_payload, run,
                               tracepoint_producer)
 from pybpf_dsl.errors import BPFError
-from pybpf_dsl.runtime.event_batch import EventBatch
-from pybpf_dsl.runtime.native_loops import address_of, gather
+from pybpf_dsl.runtime.event_batch import EventBatch, output_buffer
+from pybpf_dsl.runtime.native_loops import address_of, gather, run_length
 from pybpf_dsl.runtime.event_decode import decode_event, decoder
 from pybpf_dsl.runtime.event_poller import EventPoller
 from pybpf_dsl.runtime.perf_buffer import _HEAD_INDEX, PAGE_SIZE, PerfBuffer, _CpuRing
@@ -240,6 +241,83 @@ def test_drain_decodes_into_a_ctypes_array(maps, pinned):
         batch.as_array(TooBig)
 
 
+def test_read_into_fills_a_reused_array_and_leaves_the_rest(maps, pinned):
+    prog = _producer(maps, 24)
+    out = (Sample * 300)()
+    seqs = []
+    with prog, PerfBuffer(maps[0].fileno(), print, page_cnt=64) as pb:
+        run(prog, 1000)
+        while (n := pb.read_into(out)):
+            assert n <= 300
+            seqs += [(e.seq, e.w1, e.w2) for e in out[:n]]
+        assert pb.read_into(out) == 0 and pb.lost == 0
+        assert pb.read_into((Sample * 0)()) == 0
+    assert seqs == [(i, i + 1, i + 2) for i in range(1, 1001)]
+
+
+def test_read_into_handles_wrapped_records_and_waits(maps, pinned):
+    prog = _producer(maps, 28)  # 40-byte records straddle the end of a one-page ring
+    out = (ctypes.c_uint64 * 1000)()
+    seqs = []
+    with prog, PerfBuffer(maps[0].fileno(), print, page_cnt=1) as pb:
+        assert pb.read_into(out, timeout_ms=10) == 0
+        for _ in range(12):
+            run(prog, 90)
+            n = pb.read_into(out, timeout_ms=1000)
+            seqs += list(out[:n])
+        assert pb._rings[pb.cpus.index(pinned)].scratch is not None
+    assert seqs == list(range(1, 1081))
+
+
+def test_read_into_counts_lost_samples(maps, pinned):
+    prog = _producer(maps, 24)
+    lost = []
+    out = (Sample * 4096)()
+    with prog, PerfBuffer(maps[0].fileno(), print, lost.append, page_cnt=1) as pb:
+        run(prog, 500)  # a one-page ring holds about 100 of them
+        n = pb.read_into(out)
+        run(prog, 10)
+        n2 = pb.read_into(out)
+    assert lost and sum(lost) == pb.lost == 500 - n and n2 == 10
+    assert out[9].seq == 510
+
+
+def test_read_into_stops_before_a_sample_smaller_than_the_items(maps, pinned):
+    events, counter = maps
+    with perf_producer(events.fileno(), counter.fileno(), 8) as small, \
+            _producer(maps, 24) as big, PerfBuffer(events.fileno(), print) as pb:
+        run(big, 2)
+        run(small, 1)
+        run(big, 1)
+        out = (Sample * 10)()
+        assert pb.read_into(out) == 2
+        with pytest.raises(ValueError, match="event of 12 bytes is smaller"):
+            pb.read_into(out)
+        assert pb.read_into((ctypes.c_uint64 * 10)()) == 2  # the short one was left in place
+        assert pb.read_into(out) == 0
+
+
+@pytest.mark.parametrize("bad", [b"bytes", bytearray(), ctypes.c_uint64(), memoryview(bytearray(8))[::2]])
+def test_read_into_rejects_what_is_not_a_writable_array(maps, bad):
+    with PerfBuffer(maps[0].fileno(), print) as pb:
+        if isinstance(bad, bytearray):
+            assert pb.read_into(bad) == 0  # empty: nothing to fill
+            return
+        with pytest.raises(TypeError, match="read_into needs"):
+            pb.read_into(bad)
+    with pytest.raises(BPFError, match="closed"):
+        pb.read_into((Sample * 1)())
+
+
+def test_output_buffer_accepts_arrays_of_any_kind():
+    arr = (Sample * 3)()
+    assert output_buffer(arr) == (ctypes.addressof(arr), ctypes.sizeof(Sample), 3)
+    words = array("Q", [0] * 5)
+    assert output_buffer(words)[1:] == (8, 5)
+    assert output_buffer(((ctypes.c_uint8 * 6) * 2)())[1:] == (6, 2)
+    assert output_buffer(bytearray(7))[1:] == (1, 7)
+
+
 def test_tracepoint_producer_filtered_by_pid(maps):
     from pybpf_dsl.runtime.attach.tracepoint import attach_tracepoint
 
@@ -373,6 +451,32 @@ def test_parser_matches_model(records, start):
     assert list(batch.sizes()) == [len(p) for p in want]
     assert [bytes(batch[i]) for i in range(len(want))] == want
     pb.close()
+    # read_into over the same records, a few at a time (every payload has 4 bytes or more)
+    pb, ring, mem = _synthetic(blobs, start)
+    lost.clear()
+    pb._lost_callback = lost.append
+    out, words = (ctypes.c_uint32 * 3)(), []
+    while (n := pb.read_into(out)):
+        words += out[:n]
+    assert words == [int.from_bytes(p[:4], "little") for p in want] and lost == want_lost
+    assert ring.meta[_HEAD_INDEX + 1] == ring.tail == start + sum(map(len, blobs))
+    pb.close()
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 1), st.integers(0, 1), st.integers(0, 1)), min_size=1,
+                max_size=60), st.integers(8, 24),
+       st.sampled_from([2**64 - 1, 0xFFFF_0000_FFFF_FFFF, 0xFFFF_FFFF]))
+def test_run_length_matches_model(headers, stride, mask):
+    stride = stride // 8 * 8
+    mem = bytearray(len(headers) * stride)
+    values = [kind | misc << 32 | size << 48 for kind, misc, size in headers]  # perf header fields
+    for k, value in enumerate(values):
+        mem[k * stride:k * stride + 8] = value.to_bytes(8, "little")
+    want = 1
+    while want < len(values) and values[want] & mask == values[0] & mask:
+        want += 1
+    assert run_length(address_of(mem), stride, len(values), mask) == want
 
 
 @settings(max_examples=200, deadline=None)

@@ -9,6 +9,7 @@ against a model, with hypothesis.
 from __future__ import annotations
 
 import ctypes
+import os
 import select
 import struct
 import time
@@ -17,7 +18,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from buffer_producers import counter_map, expected, read_payload, ringbuf, ringbuf_producer, run
+from buffer_producers import (counter_map, expected, read_payload, ringbuf, ringbuf_producer, run,
+                              tracepoint_seq_producer)
 from pybpf_dsl.errors import BPFError
 from pybpf_dsl.runtime import syscall
 from pybpf_dsl.runtime.event_poller import EventPoller
@@ -167,6 +169,61 @@ def test_a_full_ring_drops_new_samples_only(small_rb_maps):
     assert got[-1][2] == expected(1001, 8)
 
 
+class Event(ctypes.Structure):
+    _fields_ = [("seq", ctypes.c_uint64), ("w1", ctypes.c_uint64), ("w2", ctypes.c_uint64)]
+
+
+def test_read_into_fills_a_reused_array_ring_after_ring(rb_maps, small_rb_maps):
+    rb_a, counter_a = rb_maps
+    rb_b, counter_b = small_rb_maps
+    out = (Event * 64)()
+    got = []
+    with ringbuf_producer(rb_a.fileno(), counter_a.fileno(), 24, "discard_odd") as prog_a, \
+            ringbuf_producer(rb_b.fileno(), counter_b.fileno(), 32) as prog_b, RingBuffer() as r:
+        r.add(rb_a.fileno(), print)
+        r.add(rb_b.fileno(), print)
+        assert r.read_into(out, timeout_ms=10) == 0
+        run(prog_a, 200)
+        run(prog_b, 30)
+        while (n := r.read_into(out, timeout_ms=100)):
+            got += [(e.seq, e.w1, e.w2) for e in out[:n]]
+    assert got == [(i, i + 1, i + 2) for i in range(2, 201, 2)] + [(i, i + 1, i + 2)
+                                                                   for i in range(1, 31)]
+
+
+def test_read_into_stops_before_a_sample_smaller_than_the_items(rb_maps):
+    rb, counter = rb_maps
+    out = (Event * 8)()
+    with ringbuf_producer(rb.fileno(), counter.fileno(), 24) as big, \
+            ringbuf_producer(rb.fileno(), counter.fileno(), 16) as small, RingBuffer() as r:
+        r.add(rb.fileno(), print)
+        run(big, 3)
+        run(small, 1)
+        assert r.read_into(out) == 3
+        with pytest.raises(ValueError, match="event of 16 bytes is smaller"):
+            r.read_into(out)
+        assert r.consume() == 1  # left in place for the callback path
+        with pytest.raises(TypeError, match="read_into needs"):
+            r.read_into(b"not writable")
+    with pytest.raises(BPFError, match="closed"):
+        r.read_into(out)
+
+
+def test_tracepoint_seq_producer_streams_from_a_live_event(rb_maps):
+    from pybpf_dsl.runtime.attach.tracepoint import attach_tracepoint
+
+    rb, counter = rb_maps
+    out = (Event * 16)()
+    with tracepoint_seq_producer(rb.fileno(), counter.fileno(), os.getpid(), 24, ring=True) as prog, \
+            RingBuffer() as r:
+        r.add(rb.fileno(), print)
+        with attach_tracepoint(prog, "syscalls", "sys_enter_getppid"):
+            for _ in range(5):
+                os.getppid()
+        n = r.read_into(out, timeout_ms=1000)
+    assert [(e.seq, e.w1, e.w2) for e in out[:n]] == [(i, i + 1, i + 2) for i in range(1, 6)]
+
+
 def test_poll_timeout_and_level_triggered_fileno(rb_maps):
     rb, counter = rb_maps
     with ringbuf_producer(rb.fileno(), counter.fileno(), 8) as prog, RingBuffer() as r:
@@ -275,6 +332,25 @@ def test_parser_matches_model(records, start):
     assert _process(ring) == len(want)
     assert got == [("ctx", p) for p in want]
     assert ring.consumer[0] == ring.pos == end
+    # read_into, two bytes per item, a few at a time: stops before the first shorter sample
+    ring, keep = _synthetic(kept, start)
+    r = RingBuffer()
+    r._rings = [ring]
+    out, copied = (ctypes.c_uint16 * 3)(), []
+    try:
+        while (n := r.read_into(out)):
+            copied += out[:n]
+    except ValueError:
+        pass
+    fits = []
+    for payload in want:
+        if len(payload) < 2:
+            break
+        fits.append(int.from_bytes(payload[:2], "little"))
+    assert copied == fits
+    if len(fits) == len(want):
+        assert ring.consumer[0] == ring.pos == end
+    r.close()
     ring, keep = _synthetic(kept, start)
     runs, stop = _index_ring(ring, start, ring.producer[0])
     assert stop == end

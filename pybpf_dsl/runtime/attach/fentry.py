@@ -9,7 +9,6 @@ trampolines refuse the load itself (the loader reports NotSupported through
 
 from __future__ import annotations
 
-import difflib
 from typing import Any
 
 from ...errors import AttachTargetNotFound
@@ -51,7 +50,10 @@ def lsm_hook_btf_id(hook: str) -> int:
 
 
 def _close_funcs(btf: Any, name: str) -> list[str]:
+    import difflib  # only to word an error
+
     from ..btf import Kind
+
     names = [t.name for t in btf.iter_types(Kind.FUNC) if abs(len(t.name) - len(name)) <= 2]
     return difflib.get_close_matches(name, names, n=3, cutoff=0.8)
 

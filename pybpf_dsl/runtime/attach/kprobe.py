@@ -13,7 +13,6 @@ kprobe_multi links.
 from __future__ import annotations
 
 import atexit
-import difflib
 import errno as _errno
 import itertools
 import os
@@ -93,7 +92,7 @@ def kprobe_perf_attr(pmu_type: int, retprobe_bit: int, symbol: str, offset: int 
     return attr, name
 
 
-_BAD_NAME_CHARS = re.compile(r"[^A-Za-z0-9_]")
+_BAD_NAME_CHARS = r"[^A-Za-z0-9_]"  # patterns are compiled on first use (re caches them)
 
 
 def kprobe_event_name(symbol: str, offset: int = 0, retprobe: bool = False,
@@ -108,7 +107,7 @@ def kprobe_event_name(symbol: str, offset: int = 0, retprobe: bool = False,
     head = f"pybpf_{pid}_{'r' if retprobe else 'p'}_"
     tail = f"_{offset:x}_{seq}"
     room = _MAX_EVENT_NAME - len(head) - len(tail)
-    return head + _BAD_NAME_CHARS.sub("_", symbol)[:max(room, 0)] + tail
+    return head + re.sub(_BAD_NAME_CHARS, "_", symbol)[:max(room, 0)] + tail
 
 
 def kprobe_events_line(event: str, symbol: str, offset: int = 0, retprobe: bool = False,
@@ -291,6 +290,8 @@ def _not_traceable(symbol: str) -> AttachTargetNotFound:
 
 
 def _similar_functions(symbol: str) -> list[str]:
+    import difflib  # only to word an error
+
     names = [n for n in _traceable_functions() if abs(len(n) - len(symbol)) <= 3]
     return difflib.get_close_matches(symbol, names, n=3, cutoff=0.75)
 
@@ -324,7 +325,7 @@ def _kprobe_blacklist() -> set[str]:
     return names
 
 
-_NEVER_PROBED = re.compile(r"^(_kbl_addr_|__perf|perf_|__SCT__)|\.cold(\.\d+)?$")
+_NEVER_PROBED = r"^(_kbl_addr_|__perf|perf_|__SCT__)|\.cold(\.\d+)?$"
 
 
 def get_kprobe_functions(pattern: str | bytes) -> set[str]:
@@ -337,10 +338,10 @@ def get_kprobe_functions(pattern: str | bytes) -> set[str]:
         pattern = pattern.decode()
     if not features.has("kprobes"):
         return set()
-    rx = re.compile(pattern)
+    rx, never = re.compile(pattern), re.compile(_NEVER_PROBED)
     blacklist = _kprobe_blacklist()
     return {n for n in _traceable_functions()
-            if rx.fullmatch(n) and n not in blacklist and not _NEVER_PROBED.search(n)}
+            if rx.fullmatch(n) and n not in blacklist and not never.search(n)}
 
 
 @lru_cache(maxsize=None)

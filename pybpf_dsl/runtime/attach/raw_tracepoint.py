@@ -9,7 +9,6 @@ BPF_RAW_TRACEPOINT_OPEN, whose BPF link dies with its FD.
 
 from __future__ import annotations
 
-import difflib
 import errno as _errno
 from typing import Any
 
@@ -44,6 +43,8 @@ def _known_tracepoints() -> list[str]:
 
 
 def _not_found(name: str) -> AttachTargetNotFound:
+    import difflib  # only to word an error
+
     close = difflib.get_close_matches(name, _known_tracepoints(), n=3, cutoff=0.6)
     hint = f" (did you mean {' or '.join(close)}?)" if close else ""
     return AttachTargetNotFound(f"no kernel tracepoint named {name!r}{hint}")
