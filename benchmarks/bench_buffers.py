@@ -54,6 +54,7 @@ SIZE = 24
 PERF_BURST, PERF_ROUNDS, PERF_PAGES = 20_000, 10, 256      # 800 KB of records per burst, 1 MiB ring
 RING_BURST, RING_ROUNDS, RING_BYTES = 100_000, 5, 1 << 22  # 3.2 MB per burst, 4 MiB ring
 STREAM_SECONDS = 1.5
+STREAM_WAKEUP = 64  # the batched perf variant: wake the reader every 64 samples
 BULK_ITEMS = 1 << 16                                       # the reused read_into array
 
 
@@ -186,7 +187,7 @@ def ours_capacity() -> dict:
 
 # ---------------------------------------------------------------- ours: streaming
 
-def _stream_one(ring: bool, bulk: bool) -> tuple[float, int, int]:
+def _stream_one(ring: bool, bulk: bool, wakeup: int = 1) -> tuple[float, int, int]:
     """(delivered/s, lost, produced) with a live tracepoint producer."""
     out_map = ringbuf(RING_BYTES) if ring else perf_array()
     counter = counter_map()
@@ -209,7 +210,8 @@ def _stream_one(ring: bool, bulk: bool) -> tuple[float, int, int]:
                 reader = RingBuffer()
                 reader.add(out_map.fileno(), c.decode_view)
             else:
-                reader = PerfBuffer(out_map.fileno(), c.decode_view, page_cnt=PERF_PAGES)
+                reader = PerfBuffer(out_map.fileno(), c.decode_view, lambda _lost: None,
+                                    page_cnt=PERF_PAGES, wakeup_events=wakeup)  # lost: counted below
             with reader:
                 if bulk:
                     elapsed = _stream.stream(producer, bulk_poll, bulk_finish)
@@ -227,8 +229,9 @@ def _stream_one(ring: bool, bulk: bool) -> tuple[float, int, int]:
 
 
 def ours_streaming() -> dict:
-    return {f"{kind}_stream_{api}": _stream_one(kind == "ring", api == "bulk")
-            for kind in ("perf", "ring") for api in ("callback", "bulk")}
+    return {f"{kind}_stream_{api}": _stream_one(kind == "ring", api == "bulk",
+                                                STREAM_WAKEUP if kind == "perf64" else 1)
+            for kind in ("perf", "perf64", "ring") for api in ("callback", "bulk")}
 
 
 # ---------------------------------------------------------------- bcc
@@ -242,6 +245,7 @@ text = """
 struct ev { u64 seq, a, b; };
 BPF_PERF_OUTPUT(perf_trivial);
 BPF_PERF_OUTPUT(perf_view);
+BPF_PERF_OUTPUT(perf_batch);
 BPF_RINGBUF_OUTPUT(ring_trivial, %(ring_pages)d);
 BPF_RINGBUF_OUTPUT(ring_view, %(ring_pages)d);
 BPF_ARRAY(counter, u64, 1);
@@ -279,6 +283,12 @@ int perf_tp(void *ctx) {
     if (fill(&e)) perf_view.perf_submit(ctx, &e, sizeof(e));
     return 0;
 }
+int perf64_tp(void *ctx) {
+    struct ev e = {};
+    if ((bpf_get_current_pid_tgid() >> 32) != PERF64_PID) return 0;
+    if (fill(&e)) perf_batch.perf_submit(ctx, &e, sizeof(e));
+    return 0;
+}
 int ring_tp(void *ctx) {
     struct ev e = {};
     if ((bpf_get_current_pid_tgid() >> 32) != RING_PID) return 0;
@@ -296,19 +306,21 @@ def run(fd, n):
     attr = TestRun(prog_fd=fd, size_in=64, data_in=ct.addressof(packet), repeat=n)
     if libc.syscall(321, 10, ct.byref(attr), ct.sizeof(attr)) < 0:
         raise OSError(ct.get_errno(), "BPF_PROG_TEST_RUN")
-perf_producer, ring_producer = _stream.Producer(%(seconds)r), _stream.Producer(%(seconds)r)
-b = BPF(text=text, cflags=["-DPERF_PID=%%d" %% perf_producer.pid,
-                                               "-DRING_PID=%%d" %% ring_producer.pid])
+producers = {kind: _stream.Producer(%(seconds)r) for kind in ("perf", "perf64", "ring")}
+b = BPF(text=text, cflags=["-D%%s_PID=%%d" %% (kind.upper(), p.pid) for kind, p in producers.items()])
 cpus = os.sched_getaffinity(0)
 os.sched_setaffinity(0, {min(cpus)})
 state = {"n": 0, "seq": 0, "lost": 0}
 # each table gets its callback directly: no dispatch layer on bcc's side
 def trivial(_a, _b, _c):
     state["n"] += 1
-perf_view_table, ring_view_table = b["perf_view"], b["ring_view"]
+perf_view_table, perf_batch_table, ring_view_table = b["perf_view"], b["perf_batch"], b["ring_view"]
 def perf_view(_a, data, _c):
     state["n"] += 1
     state["seq"] = perf_view_table.event(data).seq
+def perf_batch(_a, data, _c):
+    state["n"] += 1
+    state["seq"] = perf_batch_table.event(data).seq
 def ring_view(_a, data, _c):
     state["n"] += 1
     state["seq"] = ring_view_table.event(data).seq
@@ -316,6 +328,8 @@ def lost(count):
     state["lost"] += count
 b["perf_trivial"].open_perf_buffer(trivial, page_cnt=%(perf_pages)d, lost_cb=lost)
 b["perf_view"].open_perf_buffer(perf_view, page_cnt=%(perf_pages)d, lost_cb=lost)
+b["perf_batch"].open_perf_buffer(perf_batch, page_cnt=%(perf_pages)d, lost_cb=lost,
+                                 wakeup_events=%(wakeup)d)
 b["ring_trivial"].open_ring_buffer(trivial)
 b["ring_view"].open_ring_buffer(ring_view)
 def counter():
@@ -335,9 +349,10 @@ for name in ("trivial", "view"):
     out["perf_" + name] = capacity("perf_" + name, b.perf_buffer_consume, %(perf_rounds)d, %(perf_burst)d)
     out["ring_" + name] = capacity("ring_" + name, b.ring_buffer_consume, %(ring_rounds)d, %(ring_burst)d)
 os.sched_setaffinity(0, cpus)
-for kind, producer, poll, finish in (
-        ("perf", perf_producer, b.perf_buffer_poll, b.perf_buffer_consume),
-        ("ring", ring_producer, b.ring_buffer_poll, b.ring_buffer_consume)):
+for kind, poll, finish in (("perf", b.perf_buffer_poll, b.perf_buffer_consume),
+                           ("perf64", b.perf_buffer_poll, b.perf_buffer_consume),
+                           ("ring", b.ring_buffer_poll, b.ring_buffer_consume)):
+    producer = producers[kind]
     state["n"] = 0
     start = counter()
     b.attach_tracepoint(tp=":".join(_stream.TRACEPOINT), fn_name=kind + "_tp")
@@ -357,7 +372,7 @@ def bcc() -> dict | None:
                               "perf_pages": PERF_PAGES,
                               "perf_rounds": PERF_ROUNDS, "perf_burst": PERF_BURST,
                               "ring_rounds": RING_ROUNDS, "ring_burst": RING_BURST,
-                              "seconds": STREAM_SECONDS}
+                              "seconds": STREAM_SECONDS, "wakeup": STREAM_WAKEUP}
     try:
         return _bcc.run(snippet)
     except Exception as exc:  # report, keep our figures
@@ -390,12 +405,14 @@ def main() -> None:
           " reader on the other, decoding in place")
     for key, title in (("perf_stream_callback", "perf buffer, callback"),
                        ("perf_stream_bulk", "perf buffer, read_into"),
+                       ("perf64_stream_callback", f"perf, wakeup_events={STREAM_WAKEUP}, callback"),
+                       ("perf64_stream_bulk", f"perf, wakeup_events={STREAM_WAKEUP}, read_into"),
                        ("ring_stream_callback", "ring buffer, callback"),
                        ("ring_stream_bulk", "ring buffer, read_into")):
         for who, figures in (("ours", mine.get(key)), ("bcc ", theirs.get(key))):
             if figures:
                 rate, lost, produced = figures
-                print(f"  {who} {title:<28} {rate:>12,.0f}/s delivered, {lost:,} of {produced:,} lost")
+                print(f"  {who} {title:<38} {rate:>12,.0f}/s delivered, {lost:,} of {produced:,} lost")
 
 
 if __name__ == "__main__":

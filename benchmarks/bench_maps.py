@@ -2,10 +2,13 @@
 
 Run as root: ``python3 benchmarks/bench_maps.py``.
 
-Figures: items() and clear() of the full map, update one by one
-(``t[k] = v``), batch update (items_update_batch), lookups one by one
-(``t[k]``).  Each figure is the best of a few rounds.  bcc runs the same
-operations in a child process under the system Python when it is installed
+Both sides run the same statements: items(), clear() and len() of the full
+map, update one by one (``t[t.Key(i)] = t.Leaf(i)``), batch update
+(items_update_batch), lookups one by one (``t[t.Key(i)]``); two more rows
+time our int shorthand (``t[i] = i``, ``t[i]``), which bcc does not accept.
+Figures are CPU time (user + sys, all threads) and wall time, each the best
+of a few rounds; the time to free the returned list counts, on both sides.
+bcc runs in a child process under the system Python when it is installed
 (benchmarks/_bcc.py); otherwise bcc 0.26's figures from issue 2 and
 kernel-facts are printed as the labelled reference.
 """
@@ -28,71 +31,58 @@ from pybpf_dsl.runtime.tables import table_for  # noqa: E402
 from pybpf_dsl.runtime.uapi import MapType  # noqa: E402
 
 N = 100_000
-ROUNDS = 3
-# bcc 0.26 on these machines (issue 2, kernel-facts); lookups were not measured there.
-REFERENCE = {"items_ms": 679.0, "clear_ms": 8500.0, "update_us": 3.0}
+ROUNDS = 5
+# bcc 0.26 on these machines (issue 2, kernel-facts), CPU time; other rows were not measured there.
+REFERENCE = {"items": 679.0, "clear": 8500.0, "update": 3.0}
 
-_BCC_SNIPPET = r"""
-import ctypes as ct, json, time
-from bcc import BPF
-N, ROUNDS = %d, %d
-b = BPF(text="BPF_HASH(h, u32, u64, %d);")
-t = b["h"]
-keys = (t.Key * N)(*range(N)); vals = (t.Leaf * N)(*range(N))
+# The measuring code, shared by both sides: ``t`` is the table, N and ROUNDS are set.
+_MEASURE = r"""
+import time
 def best(fn, before=None):
-    out = []
+    cpu, wall = [], []
     for _ in range(ROUNDS):
         if before: before()
-        t0 = time.process_time(); fn(); out.append(time.process_time() - t0)
-    return min(out)
-fill = lambda: t.items_update_batch(keys, vals)
+        w0, t0 = time.perf_counter(), time.process_time()
+        fn()
+        cpu.append(time.process_time() - t0); wall.append(time.perf_counter() - w0)
+    return min(cpu), min(wall)
+keys = (t.Key * N)(*range(N)); vals = (t.Leaf * N)(*range(N))
+def fill(): t.items_update_batch(keys, vals)
 def update():
     for i in range(N): t[t.Key(i)] = t.Leaf(i)
 def lookup():
     for i in range(N): t[t.Key(i)]
-r = {"items_ms": best(t.items, fill) * 1e3, "clear_ms": best(t.clear, fill) * 1e3,
-     "update_us": best(update, t.clear) / N * 1e6,
-     "batch_update_ms": best(fill, t.clear) * 1e3}
-fill(); r["lookup_per_s"] = N / best(lookup)
-print(json.dumps(r))
-""" % (N, ROUNDS, N)
+r = {}
+for name, fn, before, scale in (("items", t.items, fill, 1e3), ("clear", t.clear, fill, 1e3),
+                                ("len", lambda: len(t), fill, 1e3),
+                                ("update", update, t.clear, 1e6 / N),
+                                ("batch_update", fill, t.clear, 1e3), ("lookup", lookup, fill, 1e6 / N)):
+    cpu, wall = best(fn, before)
+    r[name] = cpu * scale; r[name + "_wall"] = wall * scale
+"""
 
-
-def _best(fn, before=None) -> float:
-    times = []
-    for _ in range(ROUNDS):
-        if before is not None:
-            before()
-        t0 = time.process_time()
-        fn()
-        times.append(time.process_time() - t0)
-    return min(times)
+_BCC_SNIPPET = ("import json\nfrom bcc import BPF\nN, ROUNDS = %d, %d\n"
+                "b = BPF(text='BPF_HASH(h, u32, u64, %d);')\nt = b['h']\n" % (N, ROUNDS, N)
+                + _MEASURE + "print(json.dumps(r))\n")
 
 
 def ours() -> dict:
     with Map.create(MapSpec("bench", MapType.HASH, 4, 8, N)) as m:
         t = table_for(m, ct.c_uint, ct.c_ulonglong)
-        keys = (ct.c_uint * N)(*range(N))
-        vals = (ct.c_ulonglong * N)(*range(N))
+        scope = {"t": t, "N": N, "ROUNDS": ROUNDS}
+        exec(_MEASURE, scope)
+        r = scope["r"]
+        best = scope["best"]
 
-        def fill() -> None:
-            t.items_update_batch(keys, vals)
-
-        def update() -> None:
+        def update_int() -> None:
             for i in range(N):
                 t[i] = i
 
-        def lookup() -> None:
+        def lookup_int() -> None:
             for i in range(N):
                 t[i]
-
-        fill()
-        assert len(t.items()) == N
-        r = {"items_ms": _best(t.items, fill) * 1e3, "clear_ms": _best(t.clear, fill) * 1e3,
-             "update_us": _best(update, t.clear) / N * 1e6,
-             "batch_update_ms": _best(fill, t.clear) * 1e3}
-        fill()
-        r["lookup_per_s"] = N / _best(lookup)
+        r["update_int"] = best(update_int, t.clear)[0] * 1e6 / N
+        r["lookup_int"] = best(lookup_int, scope["fill"])[0] * 1e6 / N
         return r
 
 
@@ -110,20 +100,23 @@ def main() -> None:
         sys.exit("run as root")
     mine = ours()
     theirs, label = bcc()
-    rows = [("items()", "items_ms", "ms", True), ("clear()", "clear_ms", "ms", True),
-            ("update one by one", "update_us", "us/entry", True),
-            ("items_update_batch()", "batch_update_ms", "ms", True),
-            ("lookups one by one", "lookup_per_s", "lookups/s", False)]
-    print(f"100,000-entry hash, u32 -> u64, CPU time (user+sys), best of {ROUNDS}")
-    print(f"{'':24} {'pybpf_dsl':>14} {label:>50}   speed-up")
-    for name, key, unit, lower_is_better in rows:
+    rows = [("items()", "items", "ms"), ("items() wall", "items_wall", "ms"),
+            ("clear()", "clear", "ms"), ("clear() wall", "clear_wall", "ms"),
+            ("len()", "len", "ms"),
+            ("update one by one", "update", "us/entry"),
+            ("  ... t[i] = i", "update_int", "us/entry"),
+            ("items_update_batch()", "batch_update", "ms"),
+            ("lookup one by one", "lookup", "us/entry"),
+            ("  ... t[i]", "lookup_int", "us/entry")]
+    print(f"100,000-entry hash, u32 -> u64, CPU time (user+sys) unless 'wall', best of {ROUNDS}")
+    print(f"{'':22} {'pybpf_dsl':>18} {label:>50}   speed-up")
+    for name, key, unit in rows:
         a = mine[key]
-        b = theirs.get(key)
+        b = theirs.get(key, theirs.get(key.replace("_int", "")))
         if b is None:
-            print(f"{name:24} {a:>11,.1f} {unit:<9} {'-':>41}")
+            print(f"{name:22} {a:>9,.2f} {unit:<8}")
             continue
-        ratio = b / a if lower_is_better else a / b
-        print(f"{name:24} {a:>11,.1f} {unit:<9} {b:>38,.1f} {unit:<9} {ratio:6.1f}x")
+        print(f"{name:22} {a:>9,.2f} {unit:<8} {b:>41,.2f} {unit:<8} {b / a:6.1f}x")
 
 
 if __name__ == "__main__":

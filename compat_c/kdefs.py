@@ -167,4 +167,4 @@ def render_kconfig(config: str) -> str:
             lines.append(f"#define {name}_MODULE 1")
         elif value and value != "n":
             lines.append(f"#define {name} {value}")
-    return "\n".join(lines) + "\n"
+    return "".join(f"{line}\n" for line in lines)

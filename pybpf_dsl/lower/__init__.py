@@ -24,6 +24,7 @@ class CompiledObject:
     llvm_ir: str
     programs: list[Any]
     maps: list[Any] = field(default_factory=list)
+    prints: list[Any] = field(default_factory=list)
     _module: Any = None
 
     def assembly(self, interleave_source: bool = True) -> str:
@@ -53,4 +54,4 @@ def compile_programs(*programs: Any, license: str = "GPL") -> CompiledObject:
     mg.finish()
     text = str(mg.module)
     mod = optimise(text)
-    return CompiledObject(emit_object(mod), text, list(programs), list(mg.map_globals), mod)
+    return CompiledObject(emit_object(mod), text, list(programs), list(mg.map_globals), mg.print_sites, mod)

@@ -17,6 +17,11 @@ def type_call(ty: Any, e: ast.Call) -> None:
     from ..decorators import BPFFunction
     from ..helpers.registry import Helper
     ty.expr(e.func)
+    if e.func.static is builtins.print:
+        from .printgen import type_print
+        e.callee = builtins.print
+        type_print(ty, e)
+        return
     if e.keywords and not isinstance(e.func.static, MapMethod):
         raise ty.err(e, "keyword arguments are not supported here", "pass arguments by position")
     fn = e.func.static

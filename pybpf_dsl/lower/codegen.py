@@ -75,6 +75,7 @@ class ModuleGen:
         self.di = DebugInfo(self.module, filename)
         self.functions: dict[Any, ir.Function] = {}
         self.map_globals: dict[Any, ir.GlobalVariable] = {}
+        self.print_sites: list[Any] = []
         self._memset = self._memcpy = None
 
     # -- module-level objects ----------------------------------------------------
@@ -106,6 +107,11 @@ class ModuleGen:
             g = decl.emit_global(self)
             self.map_globals[decl] = g
         return g
+
+    def print_site(self, site: Any) -> int:
+        """The id of a ``print`` call site (its index in :attr:`print_sites`)."""
+        self.print_sites.append(site)
+        return len(self.print_sites) - 1
 
     def intrinsic(self, name: str) -> ir.Function:
         fn = self.module.globals.get(name)
@@ -661,6 +667,9 @@ class FunctionGen:
             return self.convert(self.gen(e.args[0]), e.args[0].ty, e.ty)
         if kind == "zero":
             return self.alloca(e.ty, "tmp")
+        if kind == "print":
+            from .printgen import gen_print
+            return gen_print(self, e)
         if kind == "bpfcall":
             callee = self.mg.function(fn, program=False)
             params, _ = fn.signature()

@@ -298,6 +298,9 @@ class Frame:
             return convert(self.eval(e.args[0]), e.args[0].ty, e.ty)
         if kind == "zero":
             return _zero(e.ty)
+        if kind == "print":
+            from .printgen import interp_print
+            return interp_print(self, e)
         if kind == "bpfcall":
             params, _ = fn.signature()
             return run(fn, tuple(self.value(a, pt) for a, (_, pt) in zip(e.args, params)))

@@ -21,8 +21,8 @@ one, bcc's ``Possibly lost N samples`` line is printed on stderr.
 
 An exception raised by a callback propagates out of :meth:`~PerfBuffer.poll`;
 the sample it was handling counts as consumed, the rest stay in the ring for
-the next call.  :meth:`PerfBuffer.drain` is the bulk path (see
-:mod:`.event_batch`).
+the next call.  :meth:`PerfBuffer.drain` and :meth:`PerfBuffer.read_into`
+are the bulk paths (see :mod:`.event_batch`).
 
 Memory ordering: the kernel publishes ``data_head`` after writing a record and
 reuses space once ``data_tail`` moves past it.  ``data_head`` is read before
@@ -329,7 +329,7 @@ class PerfBuffer:
                     else ring.data[off:off + rsize]
                 kind = _U32.unpack_from(view, 0)[0]
                 if kind == _SAMPLE:
-                    raw = _U32.unpack_from(view, 8)[0]
+                    raw = min(_U32.unpack_from(view, 8)[0], rsize - _RAW_OFFSET)
                     if raw < item:
                         if n:
                             return -n - 1

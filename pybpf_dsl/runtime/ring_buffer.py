@@ -21,7 +21,8 @@ data_addr, size)`` receives the sample's address, valid during the call, and
 its exact size.  Following libbpf and bcc, a callback returning a negative
 int stops the current poll/consume, which then returns that value; the
 record it was handling is consumed.  An exception raised by a callback
-propagates, with the same consumed-record rule.
+propagates, with the same consumed-record rule.  :meth:`RingBuffer.drain` and
+:meth:`RingBuffer.read_into` are the bulk paths (see :mod:`.event_batch`).
 
 Memory ordering: ``producer_pos`` is read before the records it covers, each
 record header is read (one aligned 4-byte load) before its sample, and

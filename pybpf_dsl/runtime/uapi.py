@@ -8,6 +8,13 @@ int here.  Nothing else in the project declares kernel structures.
 ``union bpf_attr`` is declared as one struct per command (``map_create_attr``,
 ``prog_load_attr`` ...): the kernel accepts any prefix of the union as long as
 the rest is zero, so each call passes exactly the command's own struct.
+
+The declarations are one C text, :data:`CDEF`.  Parsing it at import would
+cost ~25 ms (pycparser), so ``_uapi_ffi.py`` holds cffi's pre-parsed form of
+it (out-of-line ABI mode), used only while the text recorded there is
+exactly ``CDEF``: after editing ``CDEF`` run
+``python3 -m pybpf_dsl.runtime._gen_uapi``; until then imports parse the
+text again (slower, never wrong) and ``tests/runtime/test_uapi_gen.py`` fails.
 """
 
 from __future__ import annotations

@@ -338,6 +338,68 @@ RAW_TRACEPOINT_PROBE(sys_enter) {
         assert u64s(coll.maps["out"], range(3)) == [os.getpid(), os.getpid(), os.getppid()]
 
 
+def test_kernel_pointer_kept_in_an_address_taken_local_is_read_implicitly(root):
+    """tcplife's pattern: ``struct sock *sk`` from the context, ``&sk`` used as a key, then ``sk->f``."""
+    from pybpf_dsl.runtime.attach.raw_tracepoint import attach_raw_tracepoint
+    src = """
+#include <linux/sched.h>
+BPF_HASH(seen, struct task_struct *, u64);
+BPF_ARRAY(out, u64, 1);
+RAW_TRACEPOINT_PROBE(sys_enter) {
+    struct task_struct *t = (struct task_struct *)bpf_get_current_task();
+    u64 one = 1;
+    seen.update(&t, &one);           /* t's address is taken: it lives on the stack */
+    if (t->tgid != FILTER_PID || ctx->args[1] != 121 /* getpgid */) return 0;
+    int k = 0;
+    u64 ppid = t->real_parent->tgid;
+    out.update(&k, &ppid);
+    return 0;
+}
+"""
+    with loaded(src, {}, cflags=[f"-DFILTER_PID={os.getpid()}"]) as (_obj, coll):
+        with attach_raw_tracepoint(coll.programs["raw_tracepoint__sys_enter"], "sys_enter"):
+            os.getpgid(os.getpid())
+        assert u64s(coll.maps["out"], [0]) == [os.getppid()]
+
+
+def test_increment_is_only_instantiated_where_used(root):
+    src = """
+struct pair { u64 a, b; };
+BPF_HASH(pairs, u32, struct pair);
+BPF_HASH(ptrs, u32, struct task_struct *);
+BPF_HASH(counts, u32);
+BPF_ARRAY(out, u64, 1);
+int run(void *ctx) {
+    u32 k = 3; struct pair zero = {}, *p = pairs.lookup_or_try_init(&k, &zero);
+    if (p) p->b += 5;
+    counts.increment(k); counts.increment(k, 4); counts.atomic_increment(k);
+    int o = 0; u64 *c = counts.lookup(&k);
+    if (c && p) { u64 v = *c * 100 + p->b; out.update(&o, &v); }
+    return 0;
+}
+"""
+    with loaded(src, {}) as (_obj, coll):
+        coll.load_program("run", ProgType.SYSCALL, flags=BPF_F_SLEEPABLE).test_run()
+        assert u64s(coll.maps["out"], [0]) == [605]
+
+
+def test_increment_of_a_struct_leaf_fails_at_the_call():
+    src = "struct v { u64 a; };\nBPF_HASH(h, u32, struct v);\nint f(void *ctx) {\n  u32 k = 0;\n  h.increment(k);\n  return 0;\n}\n"
+    with pytest.raises(CompileError, match=r"h\.increment\(\) needs a numeric leaf.*struct v") as e:
+        compile_c(src, filename="inc.c")
+    assert (e.value.loc.file, e.value.loc.line, e.value.loc.col) == ("inc.c", 5, 2)
+    assert "h.increment(k);" in str(e.value)
+
+
+def test_kernel_config_and_page_offset_are_defined():
+    from compat_c.kdefs import kconfig_text
+    if "CONFIG_X86_64=y" not in kconfig_text():
+        pytest.skip("this kernel exposes no x86_64 .config (/proc/config.gz)")
+    compile_c("#if !defined(CONFIG_X86_64) || CONFIG_HZ != HZ\n#error kconfig\n#endif\n"
+              "_Static_assert(PAGE_OFFSET == 0xffff888000000000UL, \"x86_64 direct map\");\n"
+              "int f(void *c) { return 0; }\n")
+
+
 # ---------------------------------------------------------------- errors
 
 def test_c_error_has_the_users_line():

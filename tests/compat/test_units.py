@@ -180,3 +180,23 @@ def test_vmlinux_render_reproduces_layouts(tmp_path):
     check.write_text(header + "\n".join(checks) + "\n")
     proc = comp.run(["-target", "bpfel", "-fsyntax-only", "-Wno-duplicate-decl-specifier", str(check)])
     assert proc.returncode == 0, proc.stderr.decode()
+
+
+_KNAMES = st.from_regex(r"CONFIG_[A-Z0-9_]{1,20}", fullmatch=True)
+_KVALUES = st.one_of(st.sampled_from(["y", "m", "n"]), st.integers(-2**31, 2**31).map(str),
+                     st.from_regex(r'"[a-z0-9 .-]{0,12}"', fullmatch=True))
+
+
+@given(st.dictionaries(_KNAMES, _KVALUES, max_size=12))
+def test_kconfig_renders_like_autoconf_h(config):
+    text = "\n".join(["# comment", *(f"{k}={v}" for k, v in config.items()), "# CONFIG_OFF is not set"])
+    defines = dict(line[len("#define "):].split(" ", 1) for line in kdefs.render_kconfig(text).splitlines())
+    expect = {}
+    for k, v in config.items():
+        if v == "y":
+            expect[k] = "1"
+        elif v == "m":
+            expect[f"{k}_MODULE"] = "1"
+        elif v != "n":
+            expect[k] = v
+    assert defines == expect

@@ -143,6 +143,9 @@ extern int __bcc_usdt_readarg(int n, void *ctx, void *dst, int size);
 #define __BCC_KIND_cpumap BPF_MAP_TYPE_CPUMAP, 0
 #define __BCC_KIND_prog BPF_MAP_TYPE_PROG_ARRAY, 0
 #define __BCC_KIND_stacktrace BPF_MAP_TYPE_STACK_TRACE, 0
+/* "extern": the map another BPF object of this process made public; type 0 (UNSPEC)
+ * tells compat_c to use that map.  increment() may insert: harmless on arrays. */
+#define __BCC_KIND_extern 0, 1
 /* The kind argument is a string literal ("hash"); __bcc_kind_* are declared by
  * BPF_TABLE's expansion through the _BCC_TABLE_<word> helpers below. */
 #define BPF_F_TABLE(_kind, _key, _leaf, _name, _max, _flags)                         \

@@ -104,6 +104,10 @@ class TableBase(TableCore, MutableMapping):
         self.Key = key_type or map.key_type or self._default_key(map)
         self._check_size("key", self.Key, map.key_size)
         self._no_batch: set[Cmd] = set() if map.type in _BATCH_TYPES else set(Cmd)
+        # Whether an int key/leaf is just Key(i)/Leaf(i) (no override): the hot paths inline it.
+        cls = type(self)
+        self._int_key = cls._key is TableBase._key
+        self._int_leaf = cls._leaf is TableCore._leaf
 
     @staticmethod
     def _default_key(map: Map) -> Any:
@@ -128,7 +132,7 @@ class TableBase(TableCore, MutableMapping):
     # -- single elements: the per-entry hot paths make the bpf() call inline
     def __getitem__(self, key: Any) -> Any:
         if type(key) is not self.Key:
-            key = self._key(key)
+            key = self.Key(key) if type(key) is int and self._int_key else self._key(key)
         leaf = self.Leaf()
         if raw_elem_call(SYS_BPF, _LOOKUP, pack_elem_attr(self.map_fd, 0, _addressof(key),
                                                           _addressof(leaf), 0), ELEM_ATTR_SIZE) < 0:
@@ -140,9 +144,9 @@ class TableBase(TableCore, MutableMapping):
 
     def __setitem__(self, key: Any, leaf: Any) -> None:
         if type(key) is not self.Key:
-            key = self._key(key)
+            key = self.Key(key) if type(key) is int and self._int_key else self._key(key)
         if type(leaf) is not self.Leaf:
-            leaf = self._leaf(leaf)
+            leaf = self.Leaf(leaf) if type(leaf) is int and self._int_leaf else self._leaf(leaf)
         if raw_elem_call(SYS_BPF, _UPDATE, pack_elem_attr(self.map_fd, 0, _addressof(key),
                                                           _addressof(leaf), 0), ELEM_ATTR_SIZE) < 0:
             raise syscall_error("BPF_MAP_UPDATE_ELEM", last_errno(),

@@ -53,12 +53,11 @@ class PerCpu:
             ret[:] = raw[:]    # truncates widened ints back to the declared type
         return ret
 
-    def _present(self, raw: Any) -> Any:
-        vals = self._to_values(raw)
+    def _reduced(self, vals: Any) -> Any:
         return reduce(self.reducer, vals) if self.reducer else vals
 
     def _chunk_values(self, varr: Any, n: int) -> list:
-        return list(map(self._present, varr[:n]))
+        return list(map(self._reduced, map(self._to_values, varr[:n])))
 
     def _leaf(self, leaf: Any) -> Any:
         if isinstance(leaf, ct.Array) and not isinstance(leaf, self.Leaf) and len(leaf) == self.total_cpu:
@@ -78,7 +77,7 @@ class PerCpu:
         return self._to_values(raw)
 
     def __getitem__(self, key: Any) -> Any:
-        return self._present(self.getvalue(key))
+        return self._reduced(self.getvalue(key))
 
     def _int_leaf(self, what: str) -> None:
         if not issubclass(self.sLeaf, ct._SimpleCData):
