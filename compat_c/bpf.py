@@ -23,9 +23,11 @@ the name prefixes bcc autoloads (``kprobe__``, ``kretprobe__``,
 perf and ring buffers are polled through one
 :class:`~pybpf_dsl.runtime.event_poller.EventPoller`.
 
-Known differences from bcc: ``DEBUG_LLVM_IR`` prints nothing (the IR is not
-kept); ``BPF_TABLE_PUBLIC``/``extern`` tables are not shared between objects;
-``trace_print`` prints bytes reprs exactly as bcc does on Python 3 (a bcc
+Tables declared with ``BPF_TABLE_PUBLIC`` or ``BPF_TABLE_SHARED`` are
+published process-wide under their name while their object lives; a later
+object's ``BPF_TABLE("extern", ...)`` of that name uses the same kernel map.
+
+Known differences from bcc: ``trace_print`` prints bytes reprs exactly as bcc does on Python 3 (a bcc
 wart kept on purpose).
 """
 
@@ -42,6 +44,7 @@ from pybpf_dsl.errors import BPFError
 from pybpf_dsl.runtime import symbols
 from pybpf_dsl.runtime.event_poller import EventPoller
 from pybpf_dsl.runtime.loader import Collection, load_object
+from pybpf_dsl.runtime.maps import Map
 from pybpf_dsl.runtime.mapspec import PinMode
 from pybpf_dsl.runtime.tables import table_for
 from pybpf_dsl.runtime.uapi import AttachType, ProgType
@@ -54,6 +57,9 @@ from .ctypes_desc import ctype_from_desc
 from .discovery import to_bytes, to_str
 
 __all__ = ["BPF"]
+
+# BPF_TABLE_PUBLIC / BPF_TABLE_SHARED tables of the live BPF objects, by name.
+_PUBLIC_TABLES: dict[str, Map] = {}
 
 
 class _PerfBuffers(MutableMapping):
@@ -135,6 +141,8 @@ class BPF(AttachMixin):
         self._coll: Collection | None = None
         self._usdt = list(usdt_contexts)
         self._device = device
+        self._published: list[str] = []
+        self._borrowed: list[Map] = []
         atexit.register(self.cleanup)
         try:
             self._build(src_file, hdr_file, text, cflags, attach_usdt_ignore_pid)
@@ -164,7 +172,10 @@ class BPF(AttachMixin):
         from .frontend import compile_c
         obj = compile_c(source, [to_str(c) for c in cflags], filename=name)
         self._meta = obj.meta
-        self._coll = load_object(obj.data, programs=(), map_overrides=self._pinned_maps(obj.data))
+        overrides = self._pinned_maps(obj.data)
+        overrides.update(self._extern_maps())
+        self._coll = load_object(obj.data, programs=(), map_overrides=overrides)
+        self._publish()
         for u in self._usdt:
             for i, link in enumerate(u.attach_uprobes(self, attach_usdt_ignore_pid)):
                 self.uprobe_fds[(b"usdt", id(u), i)] = link
@@ -188,6 +199,30 @@ class BPF(AttachMixin):
         from pybpf_dsl.runtime.elf import parse_object
         specs = parse_object(data).maps
         return {n: replace(specs[n], pinning=PinMode.PATH, pin_path=path) for n, path in pins.items()}
+
+    def _extern_maps(self) -> dict[str, Map]:
+        """A map of its own for each ``extern`` table: the public map of that name, duplicated."""
+        found = {}
+        for name, t in self._meta["tables"].items():
+            if t["map_type"] != 0:
+                continue
+            public = _PUBLIC_TABLES.get(name)
+            if public is None:
+                raise BPFError(f"extern table {name}: no BPF object in this process exports it "
+                               "(create the one with BPF_TABLE_PUBLIC or BPF_TABLE_SHARED first)")
+            m = Map(public.fd.dup(), spec=public.spec)
+            self._borrowed.append(m)
+            found[name] = m
+        return found
+
+    def _publish(self) -> None:
+        """Make this object's public and shared tables visible to later objects."""
+        for name, t in self._meta["tables"].items():
+            if t.get("public") or t.get("shared"):
+                if name in _PUBLIC_TABLES:
+                    raise BPFError(f"a public table named {name} already exists in this process")
+                _PUBLIC_TABLES[name] = self._coll.maps[name]  # type: ignore[union-attr]
+                self._published.append(name)
 
     def _trace_autoload(self) -> None:
         for name in self._coll.spec.programs:  # type: ignore[union-attr]
@@ -414,6 +449,12 @@ class BPF(AttachMixin):
     def close(self) -> None:
         """Close the programs and maps (attachments made through links keep nothing alive)."""
         self.funcs.clear()
+        for name in self._published:
+            _PUBLIC_TABLES.pop(name, None)
+        self._published.clear()
+        for m in self._borrowed:
+            m.close()
+        self._borrowed.clear()
         if self._coll is not None:
             self._coll.close()
             self._coll = None

@@ -63,7 +63,7 @@ _MEMCPY = re.compile(rf"^  (?:tail )?call void @llvm\.memcpy\.p0\.p0\.i64\(ptr [
 _DEFINE = re.compile(r"^define (.*?)@([-\w.$]+)\((.*)\{$")
 _DBG_REF = re.compile(r"!dbg !(\d+)")
 _MAP_GLOBAL = re.compile(r"^@__bcc_map_(\w+) = .*!dbg !(\d+)")
-_NOTE_GLOBAL = re.compile(r'^@__bcc_note_(\w+?)__(\w+) = .*c"((?:[^"\\]|\\.)*)"')
+_NOTE_GLOBAL = re.compile(r'^@__bcc_note_(\w+?)__(\w+) = [^"]*?(?:c"((?:[^"\\]|\\.)*)"|zeroinitializer)')
 _LICENSE = re.compile(r'^@[-\w.$]+ = .*c"((?:[^"\\]|\\.)*)".*section "license"')
 _BAD_INCREMENT = re.compile(r"call void @__bcc_bad_increment_(\w+)\(\).*?!dbg !(\d+)")
 _USDT_CALL = re.compile(r"call i32 @__bcc_usdt_readarg\(i32 (?:noundef )?(-?\d+), (.*)\)")
@@ -196,7 +196,7 @@ class _Pass:
         for line in self.lines:
             m = _NOTE_GLOBAL.match(line)
             if m:
-                notes.setdefault(m.group(2), {})[m.group(1)] = _unescape(m.group(3))
+                notes.setdefault(m.group(2), {})[m.group(1)] = _unescape(m.group(3) or "")
                 continue
             m = _LICENSE.match(line)
             if m:
@@ -209,7 +209,7 @@ class _Pass:
             if line.startswith(("@llvm.used", "@llvm.compiler.used")) and "__bcc_note_" in line:
                 items = [x for x in re.findall(r"ptr @[-\w.$]+", line) if "__bcc_note_" not in x]
                 head = line.split(" = ", 1)[0]
-                sec = line[line.index(" section"):] if " section" in line else ""
+                sec = line[line.index(", section"):] if ", section" in line else ""
                 out[i] = (f"{head} = appending global [{len(items)} x ptr] [{', '.join(items)}]{sec}"
                           if items else "")
         for name, facts in notes.items():

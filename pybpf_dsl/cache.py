@@ -9,8 +9,10 @@ kernel structs and tracepoint formats come from it).  Modules imported by
 the probe module are not hashed: after editing a shared module, clear the
 cache (``PYBPF_DSL_CACHE=0`` disables it, ``pybpf_dsl.cache.clear()``).
 
-Entries live in ``$XDG_CACHE_HOME/pybpf_dsl`` (``~/.cache/pybpf_dsl``),
-one ``<sha256>.o`` file each, written atomically.
+Entries live in ``$XDG_CACHE_HOME/pybpf_dsl`` (``~/.cache/pybpf_dsl``):
+``<sha256>.o`` is the object and ``<sha256>.meta`` what user space needs
+besides it (the ``print`` call sites' formats), each written atomically,
+the metadata first.
 """
 
 from __future__ import annotations
@@ -92,24 +94,38 @@ def cache_key(probes: list[Any], license: str) -> str | None:
     return h.hexdigest()
 
 
-def get(key: str) -> bytes | None:
-    """The cached object for ``key``, or None."""
+def get(key: str) -> tuple[bytes, bytes] | None:
+    """The cached (object, metadata) for ``key``, or None."""
+    base = os.path.join(cache_dir(), key)
     try:
-        with open(os.path.join(cache_dir(), key + ".o"), "rb") as f:
-            return f.read()
+        with open(base + ".o", "rb") as f:
+            elf = f.read()
+    except OSError:
+        return None
+    try:
+        with open(base + ".meta", "rb") as f:
+            return elf, f.read()
+    except FileNotFoundError:
+        return elf, b""
     except OSError:
         return None
 
 
-def put(key: str, elf: bytes) -> None:
-    """Store ``elf`` under ``key`` (best effort: an unwritable cache is skipped)."""
+def _write(d: str, name: str, data: bytes) -> None:
+    tmp = os.path.join(d, f".{name}.{os.getpid()}.tmp")
+    with open(tmp, "wb") as f:
+        f.write(data)
+    os.replace(tmp, os.path.join(d, name))
+
+
+def put(key: str, elf: bytes, meta: bytes = b"") -> None:
+    """Store ``elf`` (and ``meta``) under ``key`` (best effort: an unwritable cache is skipped)."""
     d = cache_dir()
     try:
         os.makedirs(d, exist_ok=True)
-        tmp = os.path.join(d, f".{key}.{os.getpid()}.tmp")
-        with open(tmp, "wb") as f:
-            f.write(elf)
-        os.replace(tmp, os.path.join(d, key + ".o"))
+        if meta:
+            _write(d, key + ".meta", meta)
+        _write(d, key + ".o", elf)
     except OSError:
         pass
 
@@ -123,7 +139,7 @@ def clear() -> int:
     except OSError:
         return 0
     for name in names:
-        if name.endswith(".o"):
+        if name.endswith((".o", ".meta")):
             os.unlink(os.path.join(d, name))
-            n += 1
+            n += name.endswith(".o")
     return n

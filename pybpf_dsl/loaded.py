@@ -31,10 +31,15 @@ class LoadedProgram:
     loaded programs by function name; ``prog.links`` the attachments;
     ``prog.object`` the :class:`~pybpf_dsl.lower.CompiledObject` (None when
     it came from the cache: use ``load(..., cache=False)`` to inspect it).
+
+    Text from ``print(...)`` calls in the probes is formatted here and
+    written to stdout whenever the program is polled (``poll``,
+    ``ring_buffer_poll``/``consume``, ``perf_buffer_poll``), or explicitly by
+    :meth:`print_events`; :meth:`printed` yields it instead.
     """
 
     def __init__(self, collection: Any, probes: list[Any], decls: dict[str, MapDecl],
-                 compiled: Any = None) -> None:
+                 compiled: Any = None, print_sites: list[Any] | None = None) -> None:
         self.collection = collection
         self.probes = {p.name: p for p in probes}
         self.decls = decls
@@ -45,6 +50,10 @@ class LoadedProgram:
         self.ring_buffer: Any = None             # filled by RingBuf.open_ring_buffer
         self._tables: dict[str, Any] = {}
         self._pollers: dict[str, Any] = {}
+        self._prints: Any = None
+        if print_sites:
+            from .printfmt import PRINT_MAP, PrintReader
+            self._prints = PrintReader(collection.maps[PRINT_MAP].fileno(), print_sites)
 
     # -- attaching -----------------------------------------------------------------
     def attach(self, probe: Any, **options: Any) -> Any:
@@ -108,7 +117,7 @@ class LoadedProgram:
         deadline = time.monotonic() + timeout
         while True:
             remaining = max(0.0, deadline - time.monotonic())
-            n = reader.poll(int(remaining * 1000))
+            n = self._wait([reader], int(remaining * 1000))
             while queue:
                 yield queue.pop(0)
             if n <= 0 and remaining <= 0 or time.monotonic() >= deadline:
@@ -142,28 +151,73 @@ class LoadedProgram:
 
     def ring_buffer_poll(self, timeout: int = -1) -> int:
         """bcc's ring_buffer_poll: wait up to ``timeout`` ms on the rings opened with open_ring_buffer."""
-        return self._rings().poll(timeout)
+        return self._wait(self._rings(), timeout)
 
     def ring_buffer_consume(self) -> int:
         """bcc's ring_buffer_consume: handle what is waiting, without blocking."""
-        return self._rings().consume()
+        return sum(r.consume() for r in self._rings() + self._print_reader())
 
-    def _rings(self) -> Any:
-        if self.ring_buffer is None:
+    def _rings(self) -> list[Any]:
+        if self.ring_buffer is None and self._prints is None:
             raise BPFError("No ring buffers to poll: call prog[name].open_ring_buffer(callback) first")
-        return self.ring_buffer
+        return [self.ring_buffer] if self.ring_buffer is not None else []
+
+    def _print_reader(self) -> list[Any]:
+        return [self._prints] if self._prints is not None else []
 
     def perf_buffer_poll(self, timeout: int = -1) -> int:
         """bcc's perf_buffer_poll: wait up to ``timeout`` ms on every open perf buffer."""
-        buffers = list(self.perf_buffers.values())
-        if len(buffers) == 1:
-            return buffers[0].poll(timeout)
-        with select.epoll() as ep:
-            by_fd = {b.fileno(): b for b in buffers}
-            for fd in by_fd:
-                ep.register(fd, select.EPOLLIN)
-            ready = ep.poll(timeout / 1000 if timeout >= 0 else -1)
-        return sum(by_fd[fd].consume() for fd, _ in ready)
+        return self._wait(list(self.perf_buffers.values()), timeout)
+
+    def _wait(self, readers: list[Any], timeout: int) -> int:
+        """Wait up to ``timeout`` ms (-1: forever) on ``readers`` and the print reader; handle what came."""
+        readers = readers + self._print_reader()
+        if len(readers) == 1:
+            return readers[0].poll(timeout)
+        ready, _, _ = select.select(readers, [], [], None if timeout < 0 else timeout / 1000)
+        return sum(r.consume() for r in ready)
+
+    # -- print(...) output ---------------------------------------------------------
+    def print_events(self, timeout: float | None = 1.0, file: Any = None) -> int:
+        """Write the text of ``print`` calls arriving within ``timeout`` seconds (None: until Ctrl-C).
+
+        Returns how many records were printed.  ``file`` defaults to stdout.
+        """
+        if self._prints is None:
+            raise BPFError("these probes call no print(): nothing to print")
+        self._prints.sink = file.write if file is not None else None
+        deadline = None if timeout is None else time.monotonic() + timeout
+        n = 0
+        try:
+            while True:
+                left = -1 if deadline is None else max(0, int((deadline - time.monotonic()) * 1000))
+                n += max(self._prints.poll(left), 0)
+                if deadline is not None and time.monotonic() >= deadline:
+                    return n + max(self._prints.consume(), 0)
+        except KeyboardInterrupt:
+            return n
+        finally:
+            self._prints.sink = None
+
+    def printed(self, timeout: float = 1.0) -> Iterator[str]:
+        """Yield the text of each ``print`` call arriving within ``timeout`` seconds (with its ``end``)."""
+        lines: list[str] = []
+        if self._prints is None:
+            raise BPFError("these probes call no print(): nothing to read")
+        self._prints.sink = lines.append
+        try:
+            deadline = time.monotonic() + timeout
+            while True:
+                left = max(0, int((deadline - time.monotonic()) * 1000))
+                self._prints.poll(left)
+                yield from lines
+                lines.clear()
+                if time.monotonic() >= deadline:
+                    self._prints.consume()
+                    yield from lines
+                    return
+        finally:
+            self._prints.sink = None
 
     # -- lifetime ------------------------------------------------------------------
     def close(self) -> None:
@@ -174,6 +228,9 @@ class LoadedProgram:
         for reader, _queue in self._pollers.values():
             reader.close()
         self._pollers.clear()
+        if self._prints is not None:
+            self._prints.close()
+            self._prints = None
         for t in self._tables.values():
             if hasattr(t, "close"):
                 t.close()
@@ -229,11 +286,15 @@ def load(*probes: Any, license: str = "GPL", cache: bool = True, pin_root: str |
     if not probes:
         raise ValueError("load() needs at least one probe")
     decls = map_decls(list(probes))
-    elf, compiled = _object(list(probes), license, cache and not debug, debug)
+    elf, compiled, sites = _object(list(probes), license, cache and not debug, debug)
     if compiled is not None:
         decls.update({m.name: m for m in compiled.maps if m.name})
     coll = load_object(elf, maps_pin_root=pin_root)
-    prog = LoadedProgram(coll, list(probes), decls, compiled)
+    try:
+        prog = LoadedProgram(coll, list(probes), decls, compiled, sites)
+    except BaseException:
+        coll.close()
+        raise
     try:
         for name, decl in decls.items():     # perf samples are dropped while no reader is open
             if isinstance(decl, PerfBuf) and name in coll.maps:
@@ -248,20 +309,22 @@ def load(*probes: Any, license: str = "GPL", cache: bool = True, pin_root: str |
     return prog
 
 
-def _object(probes: list[Any], license: str, use_cache: bool, debug: int) -> tuple[bytes, Any]:
-    """The ELF object for ``probes`` and the CompiledObject (None on a cache hit)."""
+def _object(probes: list[Any], license: str, use_cache: bool, debug: int) -> tuple[bytes, Any, list[Any]]:
+    """The ELF object for ``probes``, the CompiledObject (None on a cache hit) and its print sites."""
     from . import cache
+    from .printfmt import sites_from_json, sites_to_json
     key = cache.cache_key(probes, license) if use_cache else None
     if key is not None:
-        elf = cache.get(key)
-        if elf is not None:
-            return elf, None
+        hit = cache.get(key)
+        if hit is not None:
+            elf, meta = hit
+            return elf, None, sites_from_json(meta) if meta else []
     from .lower import compile_programs
     compiled = compile_programs(*probes, license=license)
     if debug:
         from .debug import show
         show(compiled, debug)
     if key is not None:
-        cache.put(key, compiled.elf)
-    return compiled.elf, compiled
+        cache.put(key, compiled.elf, sites_to_json(compiled.prints) if compiled.prints else b"")
+    return compiled.elf, compiled, compiled.prints
 

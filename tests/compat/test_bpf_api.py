@@ -592,3 +592,33 @@ def test_threads_in_perf_callback_do_not_break_poll(root):
         while not seen and time.monotonic() < deadline:
             b.perf_buffer_poll(100)
     assert seen
+
+
+# ---------------------------------------------------------------- tables shared between objects
+
+def test_public_and_extern_tables_share_one_map(root):
+    owner_src = """
+BPF_TABLE_PUBLIC("hash", u32, u64, shared_calls, 16);
+TRACEPOINT_PROBE(syscalls, sys_enter_getpgid) {
+    if ((bpf_get_current_pid_tgid() >> 32) != PID) return 0;
+    u32 k = 1; shared_calls.increment(k); return 0;
+}"""
+    user_src = """
+BPF_TABLE("extern", u32, u64, shared_calls, 16);
+TRACEPOINT_PROBE(syscalls, sys_enter_getppid) {
+    if ((bpf_get_current_pid_tgid() >> 32) != PID) return 0;
+    u32 k = 2; shared_calls.increment(k, 10); return 0;
+}"""
+    with pytest.raises(BPFError, match="extern table shared_calls: no BPF object in this process exports it"):
+        BPF(text=user_src, cflags=CFLAGS)
+    with BPF(text=owner_src, cflags=CFLAGS) as owner:
+        with BPF(text=user_src, cflags=CFLAGS) as user:
+            os.getpgid(0)
+            os.getppid()
+            assert owner["shared_calls"].map_id == user["shared_calls"].map_id
+            seen = {k.value: v.value for k, v in owner["shared_calls"].items()}
+            with pytest.raises(BPFError, match="a public table named shared_calls already exists"):
+                BPF(text=owner_src, cflags=CFLAGS)
+        assert seen == {1: 1, 2: 10}
+    with pytest.raises(BPFError, match="no BPF object in this process exports it"):
+        BPF(text=user_src, cflags=CFLAGS)       # withdrawn with its owner
