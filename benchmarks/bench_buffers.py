@@ -23,6 +23,11 @@ many samples as the producer wrote (capacity) or reports what it lost
   the same code on both sides).  Delivered events/s over the whole run and
   the samples lost (produced by the program - delivered).
 
+* First read in a fresh process: what the first ``consume()`` and the first
+  ``read_into()`` cost in time and peak RSS, and whether they load llvmlite
+  (the callback paths must not: a program started from a cached compiled
+  object never loads LLVM; the bulk paths' native loops do, once).
+
 bcc runs in a child process under the system Python when it is installed
 (benchmarks/_bcc.py); otherwise only our figures are printed.
 """
@@ -30,7 +35,9 @@ bcc runs in a child process under the system Python when it is installed
 from __future__ import annotations
 
 import ctypes
+import json
 import os
+import subprocess
 import sys
 import time
 
@@ -102,7 +109,8 @@ def _counter_value(counter) -> int:
 def _capacity(prog, burst: int, rounds: int, deliver) -> float:
     """events/s of ``deliver()`` (returns how many it delivered) over ``rounds`` bursts.
 
-    One untimed burst first warms caches (and compiles the native loops once).
+    One untimed burst first warms caches (and, for the bulk paths, compiles the native loops
+    once).
     """
     run(prog, burst)
     assert deliver() == burst
@@ -232,6 +240,40 @@ def ours_streaming() -> dict:
     return {f"{kind}_stream_{api}": _stream_one(kind == "ring", api == "bulk",
                                                 STREAM_WAKEUP if kind == "perf64" else 1)
             for kind in ("perf", "perf64", "ring") for api in ("callback", "bulk")}
+
+
+# ---------------------------------------------------------------- ours: first read
+
+_FIRST_READ = r'''
+import ctypes, json, sys, time
+sys.path.insert(0, %(producers)r)
+from buffer_producers import counter_map, ringbuf, ringbuf_producer, run
+from pybpf_dsl.runtime.ring_buffer import RingBuffer
+
+def peak():  # VmHWM, not ru_maxrss: a child's ru_maxrss starts at its parent's RSS
+    with open("/proc/self/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith("VmHWM")) / 1024
+
+out = {}
+with ringbuf(1 << 16) as rb, counter_map() as counter, \
+        ringbuf_producer(rb.fileno(), counter.fileno(), 24) as prog, RingBuffer() as reader:
+    reader.add(rb.fileno(), lambda ctx, data, size: None)
+    for name, read in (("consume", reader.consume),
+                       ("read_into", lambda: reader.read_into((ctypes.c_uint64 * 1024)()))):
+        run(prog, 100)
+        before, start = peak(), time.perf_counter()
+        assert read() == 100
+        out[name] = (time.perf_counter() - start, peak() - before, "llvmlite.binding" in sys.modules)
+print(json.dumps(out))
+'''
+
+
+def ours_first_read() -> dict:
+    """{path: (seconds, peak RSS growth in MiB, llvmlite loaded after it)} in a fresh process."""
+    snippet = _FIRST_READ % {"producers": os.path.join(HERE, "..", "tests", "runtime")}
+    done = subprocess.run([sys.executable, "-c", snippet], capture_output=True, text=True,
+                          timeout=60, check=True)
+    return json.loads(done.stdout)
 
 
 # ---------------------------------------------------------------- bcc
@@ -385,6 +427,7 @@ def bcc() -> dict | None:
 def main() -> None:
     mine = ours_capacity()
     mine.update(ours_streaming())
+    first = ours_first_read()
     theirs = bcc() or {}
 
     def line(title: str, key: str, ref_key: str | None) -> None:
@@ -413,6 +456,10 @@ def main() -> None:
             if figures:
                 rate, lost, produced = figures
                 print(f"  {who} {title:<38} {rate:>12,.0f}/s delivered, {lost:,} of {produced:,} lost")
+    print("first read in a fresh process (ring buffer, 100 events)")
+    for name, (seconds, grown, llvm) in first.items():
+        print(f"  {name:<10} {seconds * 1000:8.3f} ms, peak RSS +{grown:5.1f} MiB, llvmlite "
+              + ("loaded" if llvm else "not loaded"))
 
 
 if __name__ == "__main__":

@@ -1,6 +1,9 @@
 """Table throughput on a 100,000-entry hash (u32 -> u64), next to bcc's.
 
-Run as root: ``python3 benchmarks/bench_maps.py``.
+Run as root: ``python3 benchmarks/bench_maps.py [--python PATH]``.  ``--python``
+measures our side under another interpreter (it must import pybpf_dsl and
+cffi), e.g. the system Python bcc runs under: per-entry figures depend on
+the interpreter's build (PGO/LTO) as much as on the library.
 
 Both sides run the same statements: items(), clear() and len() of the full
 map, update one by one (``t[t.Key(i)] = t.Leaf(i)``), batch update
@@ -15,10 +18,12 @@ kernel-facts are printed as the labelled reference.
 
 from __future__ import annotations
 
+import argparse
 import ctypes as ct
+import json
 import os
+import subprocess
 import sys
-import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
@@ -31,7 +36,7 @@ from pybpf_dsl.runtime.tables import table_for  # noqa: E402
 from pybpf_dsl.runtime.uapi import MapType  # noqa: E402
 
 N = 100_000
-ROUNDS = 5
+ROUNDS = 7
 # bcc 0.26 on these machines (issue 2, kernel-facts), CPU time; other rows were not measured there.
 REFERENCE = {"items": 679.0, "clear": 8500.0, "update": 3.0}
 
@@ -95,10 +100,24 @@ def bcc() -> tuple[dict, str]:
     return REFERENCE, "bcc 0.26 (recorded in issue 2, not measured now)"
 
 
+def ours_under(python: str) -> dict:
+    """Our figures measured by ``python`` running this file with ``--json``."""
+    out = subprocess.run([python, os.path.abspath(__file__), "--json"], capture_output=True,
+                         text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
 def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--python", help="measure our side under this interpreter")
+    ap.add_argument("--json", action="store_true", help="print our figures as JSON only")
+    args = ap.parse_args()
     if os.geteuid() != 0:
         sys.exit("run as root")
-    mine = ours()
+    if args.json:
+        print(json.dumps(ours()))
+        return
+    mine = ours_under(args.python) if args.python else ours()
     theirs, label = bcc()
     rows = [("items()", "items", "ms"), ("items() wall", "items_wall", "ms"),
             ("clear()", "clear", "ms"), ("clear() wall", "clear_wall", "ms"),
@@ -108,7 +127,8 @@ def main() -> None:
             ("items_update_batch()", "batch_update", "ms"),
             ("lookup one by one", "lookup", "us/entry"),
             ("  ... t[i]", "lookup_int", "us/entry")]
-    print(f"100,000-entry hash, u32 -> u64, CPU time (user+sys) unless 'wall', best of {ROUNDS}")
+    print(f"100,000-entry hash, u32 -> u64, CPU time (user+sys) unless 'wall', best of {ROUNDS}; "
+          f"ours under {args.python or sys.executable}")
     print(f"{'':22} {'pybpf_dsl':>18} {label:>50}   speed-up")
     for name, key, unit in rows:
         a = mine[key]

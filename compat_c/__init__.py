@@ -21,18 +21,21 @@ kernel headers, no system LLVM and nothing beyond pip::
 
 How it works
 ------------
-* **Kernel types from BTF** (:mod:`.vmlinux`, :mod:`.prelude`): a header of
-  every type in /sys/kernel/btf/vmlinux, with CO-RE attributes, plus the
-  macros BTF lacks (:mod:`.kdefs`), the helper prototypes
-  (:mod:`.helper_table`) and bcc's macro layer (``include/bcc/helpers.h``),
-  compiled once per kernel into a clang PCH.  ``#include <linux/sched.h>``
-  and friends resolve to empty stubs.
+* **Kernel types from BTF** (:mod:`.vmlinux`, :mod:`.prelude`,
+  :mod:`.typeselect`): a header of every type in /sys/kernel/btf/vmlinux,
+  with CO-RE attributes, generated once per kernel with an index; a program
+  is compiled with only the types its identifiers name (and what those need
+  by value), in front of the kernel's configuration, the macros BTF lacks
+  (:mod:`.kdefs`), the helper prototypes (:mod:`.helper_table`) and bcc's
+  macro layer (``include/bcc/helpers.h``).  Should that selection miss a
+  type, the full prelude is used from a clang PCH.  ``#include
+  <linux/sched.h>`` and friends resolve to empty stubs.
 * **A compiler from pip** (:mod:`.toolchain`): clang from PATH when it has
   the BPF target, else the clang inside the ``ziglang`` wheel.
 * **bcc semantics**: table declarations are C (a BTF map definition and a
   const object of method pointers, so ``t.lookup(&k)`` type-checks and
   folds to a helper call); the rest is applied to clang's LLVM IR
-  (:mod:`.irpass`) before llvmlite's BPF back end emits the object.
+  (:mod:`.irpass`), which clang's BPF back end then turns into the object.
 * **Caching** (:mod:`.cache`): objects are cached on disk by source,
   flags, compiler, kernel and compat_c version.
 
@@ -40,9 +43,10 @@ Why the IR route
 ----------------
 Issue 4 left two routes open: rewrite the C syntax tree as bcc does, or let
 clang emit LLVM IR and apply bcc's semantics there.  A quick experiment
-decided it: the ziglang wheel ships clang 22 and llvmlite bundles LLVM 22,
-so clang's IR text parses in llvmlite unchanged (CO-RE relocation globals
-included) and re-emits to the same object clang would.  Rewriting the syntax
+decided it: clang's IR text (CO-RE relocation globals included) can be
+rewritten as text and handed back to clang, which emits the same object it
+would have (llvmlite's LLVM 22 parses it too, but loading LLVM into the
+Python process costs more memory than a second short clang process).  Rewriting the syntax
 tree would need libclang's AST (not in pip's ziglang) or a C parser with
 full type checking of our own; on IR every value is already typed, pointer
 provenance is explicit (what bcc's rewriter approximates for implicit
@@ -50,7 +54,7 @@ kernel reads), and the table methods need no rewriting at all because the
 macro layer makes them ordinary C.  Fidelity: the program is type-checked
 by a real C compiler and diagnostics carry the user's own line numbers.
 Speed: the rewrite is a linear pass over the IR; the cost is dominated by
-clang itself, which the PCH and the object cache keep small.
+clang itself, which the type selection and the object cache keep small.
 """
 
 from __future__ import annotations

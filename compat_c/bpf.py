@@ -51,8 +51,8 @@ from pybpf_dsl.runtime.uapi import AttachType, ProgType
 
 from . import discovery
 from .attach import AttachMixin
-from .constants import (BPF_CONSTANTS, DEBUG_BPF, DEBUG_BPF_REGISTER_STATE, DEBUG_PREPROCESSOR,
-                        DEBUG_SOURCE)
+from .constants import (BPF_CONSTANTS, DEBUG_BPF, DEBUG_BPF_REGISTER_STATE, DEBUG_LLVM_IR,
+                        DEBUG_PREPROCESSOR, DEBUG_SOURCE)
 from .ctypes_desc import ctype_from_desc
 from .discovery import to_bytes, to_str
 
@@ -170,7 +170,12 @@ class BPF(AttachMixin):
         if self.debug & (DEBUG_PREPROCESSOR | DEBUG_SOURCE):
             print(source, file=sys.stderr)
         from .frontend import compile_c
-        obj = compile_c(source, [to_str(c) for c in cflags], filename=name)
+        obj = compile_c(source, [to_str(c) for c in cflags], filename=name,
+                        listing=bool(self.debug & (DEBUG_LLVM_IR | DEBUG_BPF)))
+        if self.debug & DEBUG_LLVM_IR:
+            print(obj.ir, file=sys.stderr)
+        if self.debug & DEBUG_BPF:
+            print(obj.asm, file=sys.stderr)
         self._meta = obj.meta
         overrides = self._pinned_maps(obj.data)
         overrides.update(self._extern_maps())
@@ -266,13 +271,24 @@ class BPF(AttachMixin):
         self.funcs[key] = fn
         return fn
 
-    def dump_func(self, func_name: str | bytes) -> bytes:
-        """The program's BPF instructions (before map fds are patched in)."""
+    def _program_spec(self, func_name: str | bytes) -> Any:
         name = to_str(func_name)
         spec = self._coll.spec.programs.get(name) if self._coll else None
         if spec is None:
             raise BPFError(f"Unknown program {name}")
-        return spec.insns
+        return spec
+
+    def dump_func(self, func_name: str | bytes) -> bytes:
+        """The program's BPF instructions (before map fds are patched in)."""
+        return self._program_spec(func_name).insns
+
+    def disassemble_func(self, func_name: str | bytes) -> str:
+        """The program's instructions as text, one ``%4d: (%02x) ...`` line each, as bcc prints them."""
+        from .disasm import disassemble
+
+        spec = self._program_spec(func_name)
+        maps = {r.insn: r.map if r.offset is None else f"{r.map}+{r.offset}" for r in spec.map_refs}
+        return disassemble(to_str(func_name), spec.insns, maps)
 
     # ------------------------------------------------------------ tables
 

@@ -6,9 +6,9 @@
     coll = load_object(obj.data, prog_types={...})   # pybpf_dsl.runtime.loader
     obj.meta["tables"]["counts"]["key"]              # the C type of the key
 
-Pipeline: prelude (per-kernel PCH, :mod:`.prelude`) -> clang emits LLVM IR
--> :mod:`.irpass` applies bcc's semantics -> llvmlite's BPF back end emits
-the object with BTF and CO-RE relocations.  The result is cached under a key
+Pipeline: prelude (the kernel types the program names, :mod:`.prelude`) -> clang emits LLVM IR
+-> :mod:`.irpass` applies bcc's semantics -> clang's BPF back end emits the
+object with BTF and CO-RE relocations.  The result is cached under a key
 of (source, cflags, compiler binary, kernel build, compat_c version, CPU
 count), so a second start with the same program skips all of it.
 """
@@ -34,6 +34,9 @@ __all__ = ["CompiledObject", "compile_c", "compile_ir"]
 _MAX_STUB_RETRIES = 64
 _DIAG = re.compile(r"^(?P<file>[^\n:]+):(?P<line>\d+):(?P<col>\d+): (?P<sev>fatal error|error): (?P<msg>.*)$",
                    re.M)
+# errors a kernel type or enumerator missing from the selection can cause
+_MAYBE_MISSING_TYPE = re.compile(r"unknown type name|incomplete (?:definition|type|result)|undeclared identifier|"
+                                 r"no member named|implicit declaration|invalid application of 'sizeof'")
 _MISSING = re.compile(r"'([^']+)' file not found")
 _NO_MEMBER = re.compile(r"no member named '(\w+)' in 'struct __bcc_ops_(\w+)'")
 _TABLE_KIND = re.compile(r"\b(BPF_(?:F_)?TABLE(?:_PINNED|_PUBLIC|_SHARED)?)\s*\(\s*\"(\w+)\"")
@@ -62,6 +65,8 @@ class CompiledObject:
     meta: dict[str, Any]
     cached: bool
     key: str
+    ir: str = ""     # the rewritten LLVM IR and the BPF assembly (``listing=True`` only)
+    asm: str = ""
 
 
 def _ncpus() -> int:
@@ -70,8 +75,12 @@ def _ncpus() -> int:
 
 
 def compile_c(text: str | bytes, cflags: Sequence[str] = (), *, filename: str = "/virtual/main.c",
-              use_cache: bool = True) -> CompiledObject:
-    """Compile bcc C ``text`` (named ``filename`` in messages) into a BPF object."""
+              use_cache: bool = True, listing: bool = False) -> CompiledObject:
+    """Compile bcc C ``text`` (named ``filename`` in messages) into a BPF object.
+
+    ``listing`` also returns the LLVM IR and BPF assembly (bcc's DEBUG_LLVM_IR
+    and DEBUG_BPF); it always compiles, as the cache keeps neither.
+    """
     if isinstance(text, bytes):
         text = text.decode()
     cflags = [c.decode() if isinstance(c, bytes) else c for c in cflags]
@@ -84,23 +93,24 @@ def compile_c(text: str | bytes, cflags: Sequence[str] = (), *, filename: str = 
     key = cache.digest(text, "\0".join(cflags), filename, compiler.identity, cache.kernel_id(),
                        layer_id(), str(ncpus))
     objdir = cache.cache_dir() / "obj"
-    if use_cache:
+    if use_cache and not listing:
         data = cache.read_bytes(objdir / f"{key}.o")
         meta = cache.read_json(objdir / f"{key}.json") if data is not None else None
         if data is not None and isinstance(meta, dict):
             return CompiledObject(data, meta, True, key)
     prelude = prelude_for(compiler)
     prelude.ensure()
-    ir = _clang(prelude, _unit(text, filename, ncpus), cflags, text, filename)
+    ir = _compile(prelude, _unit(text, filename, ncpus), cflags, text, filename)
     _remember(text, filename)  # errors found on the IR quote the user's line too
-    data, meta = compile_ir(ir)
+    listed: dict[str, str] = {}
+    data, meta = compile_ir(ir, listed if listing else None)
     if use_cache:
         try:
             cache.write_bytes(objdir / f"{key}.o", data)
             cache.write_json(objdir / f"{key}.json", meta)
         except OSError:
             pass
-    return CompiledObject(data, meta, False, key)
+    return CompiledObject(data, meta, False, key, listed.get("ir", ""), listed.get("asm", ""))
 
 
 def _unit(text: str, filename: str, ncpus: int) -> str:
@@ -113,17 +123,40 @@ def _unit(text: str, filename: str, ncpus: int) -> str:
     return f'{head}#line 1 "{filename}"\n{body}\n{_EPILOGUE}'
 
 
-def _clang(prelude: Prelude, unit: str, cflags: list[str], text: str, filename: str) -> str:
-    args = [*prelude.flags(), *cflags, "-S", "-emit-llvm", "-x", "c", "-", "-o", "-"]
+def _compile(prelude: Prelude, unit: str, cflags: list[str], text: str, filename: str) -> str:
+    """clang's IR for ``unit``: with only the kernel types it names, else with all of them."""
+    from .typeselect import wanted_names
+
+    types = prelude.types_for(wanted_names(unit) | wanted_names(" ".join(cflags)))
+    ir, stderr = _clang(prelude, prelude.flags(), types + unit, cflags, warm=True)
+    if ir is not None:
+        return ir
+    if not _MAYBE_MISSING_TYPE.search(stderr):
+        raise _compile_error(stderr, text, filename)
+    prelude.ensure_pch()  # a type the selection missed, or an error of the program's own
+    ir, stderr = _clang(prelude, prelude.pch_flags(), unit, cflags, warm=False)
+    if ir is None:
+        raise _compile_error(stderr, text, filename)
+    return ir
+
+
+def _clang(prelude: Prelude, flags: list[str], unit: str, cflags: list[str],
+           warm: bool) -> tuple[str | None, str]:
+    """``(IR, "")`` or ``(None, clang's errors)``; missing kernel headers become stubs."""
+    args = [*flags, *cflags, "-S", "-emit-llvm", "-x", "c", "-", "-o", "-"]
     for _ in range(_MAX_STUB_RETRIES):
-        proc = prelude.compiler.run(args, unit.encode())
-        if proc.returncode == 0:
-            return proc.stdout.decode()
-        stderr = proc.stderr.decode(errors="replace")
+        child = prelude.compiler.start(args, unit.encode())
+        if warm:
+            from . import irpass  # noqa: F401  (import the IR pass while clang runs)
+            warm = False
+        out, err = child.communicate()
+        if child.returncode == 0:
+            return out.decode(), ""
+        stderr = err.decode(errors="replace")
         missing = _MISSING.search(stderr)
         if missing and stub_header(missing.group(1)) and prelude.add_stub(missing.group(1)):
             continue
-        raise _compile_error(stderr, text, filename)
+        return None, stderr
     raise CompileError("too many missing kernel headers")
 
 
@@ -157,29 +190,27 @@ def _pt_regs() -> dict[str, int]:
     return {m.name: m.bit_offset // 8 for m in regs.members}
 
 
-@functools.cache
-def _target_machine():
-    import llvmlite.binding as llvm
-    llvm.initialize_all_targets()
-    llvm.initialize_all_asmprinters()
-    return llvm.Target.from_triple("bpfel").create_target_machine(opt=2, codemodel="default")
+def compile_ir(ir: str, listing: dict[str, str] | None = None) -> tuple[bytes, dict[str, Any]]:
+    """clang's IR text -> (BPF object, metadata); ``listing`` receives ``ir`` and ``asm`` text.
 
-
-def compile_ir(ir: str) -> tuple[bytes, dict[str, Any]]:
-    """clang's IR text -> (BPF object, metadata)."""
-    import llvmlite.binding as llvm
-
+    The rewritten IR goes back through clang for code generation (BPF
+    target, -O2 code generation; the optimization pipeline runs again only
+    to inline USDT argument readers).  A second short clang process costs
+    less time and memory than loading LLVM into this one, and IR it rejects
+    becomes an error message instead of an abort.
+    """
     from .irpass import transform
 
     text, meta = transform(ir, _pt_regs)
-    try:
-        module = llvm.parse_assembly(text)
-        module.verify()
-    except RuntimeError as e:
-        raise CompileError(f"internal error: the rewritten IR is invalid: {str(e).strip().splitlines()[0]}",
-                           hint="please report this with the program") from None
-    tm = _target_machine()
-    if "@_bpf_readarg_" in text:  # inline the USDT argument readers
-        pb = llvm.create_pass_builder(tm, llvm.create_pipeline_tuning_options(speed_level=2))
-        pb.getModulePassManager().run(module, pb)
-    return tm.emit_object(module), json.loads(json.dumps(meta.to_json()))
+    compiler = find_compiler()
+    passes = [] if "@_bpf_readarg_" in text else ["-Xclang", "-disable-llvm-passes"]
+    args = ["-target", "bpfel", "-O2", *passes, "-x", "ir", "-", "-o", "-"]
+    proc = compiler.run([*args, "-c"], text.encode())
+    if proc.returncode != 0:
+        first = proc.stderr.decode(errors="replace").strip().splitlines()[:1] or ["clang failed"]
+        raise CompileError(f"internal error: the rewritten IR is invalid: {first[0]}",
+                           hint="please report this with the program")
+    if listing is not None:
+        listing["ir"] = text
+        listing["asm"] = compiler.run([*args, "-S"], text.encode()).stdout.decode()
+    return proc.stdout, json.loads(json.dumps(meta.to_json()))

@@ -11,7 +11,8 @@ cannot say, done here on the IR of each function:
   pt_regs of the syscall wrapper, 4th argument in r10);
 * implicit kernel memory reads: a load through a pointer that came from the
   kernel (read from the context, from ``bpf_get_current_task()``, from a
-  kernel structure, or stored in a map) becomes ``bpf_probe_read_kernel``
+  kernel structure, stored in a map, or kept in a local whose address is
+  taken) becomes ``bpf_probe_read_kernel``
   into a stack slot, as bcc's rewriter does; a ``memcpy`` from such memory
   too.  Address arithmetic (``&p->f``) is left alone;
 * ``bpf_usdt_readarg(n, ctx, &v)`` calls the reader ``_bpf_readarg_<fn>_<n>``
@@ -23,12 +24,14 @@ cannot say, done here on the IR of each function:
   (:class:`Metadata`).
 
 Errors (more than six pt_regs parameters, a GPL-only helper under another
-license, bpf_trace_printk with too many arguments) raise
+license, a bpf_trace_printk format the kernel would refuse, increment() on a
+table whose leaf is not a number) raise
 :class:`~pybpf_dsl.errors.CompileError` naming the function.
 """
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -37,9 +40,9 @@ from pybpf_dsl.errors import CompileError, SourceLocation
 
 from .debuginfo import DebugInfo
 from .helper_table import HELPERS
-from .kdefs import GPL_ONLY_HELPERS
+from .gpl_helpers import GPL_ONLY_HELPERS
 
-__all__ = ["Metadata", "transform", "program_kind", "PT_REGS_ARGS", "SYSCALL_ARGS"]
+__all__ = ["Metadata", "transform", "program_kind", "printk_format_error", "PT_REGS_ARGS", "SYSCALL_ARGS"]
 
 PT_REGS_ARGS = ("di", "si", "dx", "cx", "r8", "r9")
 SYSCALL_ARGS = ("di", "si", "dx", "r10", "r8", "r9")
@@ -64,6 +67,7 @@ _DEFINE = re.compile(r"^define (.*?)@([-\w.$]+)\((.*)\{$")
 _DBG_REF = re.compile(r"!dbg !(\d+)")
 _MAP_GLOBAL = re.compile(r"^@__bcc_map_(\w+) = .*!dbg !(\d+)")
 _NOTE_GLOBAL = re.compile(r'^@__bcc_note_(\w+?)__(\w+) = [^"]*?(?:c"((?:[^"\\]|\\.)*)"|zeroinitializer)')
+_PRINTK_FMT = re.compile(r'^@[-\w.$]*__bcc_printk_fmt[-\w.$]* = .*c"((?:[^"\\]|\\.)*)".*!dbg !(\d+)')
 _LICENSE = re.compile(r'^@[-\w.$]+ = .*c"((?:[^"\\]|\\.)*)".*section "license"')
 _BAD_INCREMENT = re.compile(r"call void @__bcc_bad_increment_(\w+)\(\).*?!dbg !(\d+)")
 _USDT_CALL = re.compile(r"call i32 @__bcc_usdt_readarg\(i32 (?:noundef )?(-?\d+), (.*)\)")
@@ -198,6 +202,10 @@ class _Pass:
             if m:
                 notes.setdefault(m.group(2), {})[m.group(1)] = _unescape(m.group(3) or "")
                 continue
+            m = _PRINTK_FMT.match(line)
+            if m:
+                self.printk_format(_unescape(m.group(1)), int(m.group(2)))
+                continue
             m = _LICENSE.match(line)
             if m:
                 self.meta.license = _unescape(m.group(1))
@@ -206,8 +214,9 @@ class _Pass:
                 self.meta.tables[m.group(1)] = self.table(m.group(1), int(m.group(2)))
             out.append(line)
         for i, line in enumerate(out):
-            if line.startswith(("@llvm.used", "@llvm.compiler.used")) and "__bcc_note_" in line:
-                items = [x for x in re.findall(r"ptr @[-\w.$]+", line) if "__bcc_note_" not in x]
+            if line.startswith(("@llvm.used", "@llvm.compiler.used")) and "__bcc_" in line:
+                items = [x for x in re.findall(r"ptr @[-\w.$]+", line)
+                         if "__bcc_note_" not in x and "__bcc_printk_fmt" not in x]
                 head = line.split(" = ", 1)[0]
                 sec = line[line.index(", section"):] if ", section" in line else ""
                 out[i] = (f"{head} = appending global [{len(items)} x ptr] [{', '.join(items)}]{sec}"
@@ -242,6 +251,18 @@ class _Pass:
             elif member == "value":
                 info["leaf"] = self.di.describe(pointee)
         return info
+
+    def printk_format(self, fmt: str, gve: int) -> None:
+        """Refuse a bpf_trace_printk format the kernel would refuse at run time (silently)."""
+        problem = printk_format_error(fmt, _kernel_version() < (5, 13))
+        if problem is None:
+            return
+        var = self.di.field(gve, "var")
+        line = int(self.di.field(int(var[1:]), "line") or 0) if var else 0
+        file_ref = self.di.field(int(var[1:]), "file") if var else None
+        file = self.di.field(int(file_ref[1:]), "filename") if file_ref else None
+        loc = SourceLocation(file.strip('"'), line) if file and line else None
+        raise CompileError(f"bpf_trace_printk: {problem} in format {fmt!r}", loc)
 
     def rename_tables(self) -> None:
         defined = {m.group(1) for m in (re.match(r"^(?:define [^@]*)?@([-\w.$]+)", ln) for ln in self.lines)
@@ -515,6 +536,60 @@ class _Pass:
                     if ty is not None:
                         self.meta.events[name] = self.di.describe(ty)
                         return
+
+
+def _kernel_version() -> tuple[int, int]:
+    major, _dot, rest = os.uname().release.partition(".")
+    minor = re.match(r"\d*", rest).group(0)  # type: ignore[union-attr]
+    return int(major or 0), int(minor or 0)
+
+
+def printk_format_error(fmt: str, one_string: bool) -> str | None:
+    """What the kernel's bpf_trace_printk would refuse in ``fmt`` (None: nothing).
+
+    Conversions are ``%d %i %u %x %X`` with ``l``/``ll``, ``%c``, ``%s``,
+    ``%p`` (with the kernel's ``K x B i4 I4 i6 I6 ks us`` suffixes) and
+    ``%%``, after optional ``0 + - space`` flags and a width; at most three;
+    kernels before 5.13 take one ``%s``.  Every character must be printable.
+    """
+    count = strings = 0
+    i = 0
+    while i < len(fmt):
+        c = fmt[i]
+        if not (c.isprintable() or c.isspace()):
+            return f"non-printable character {c!r}"
+        i += 1
+        if c != "%":
+            continue
+        if fmt[i:i + 1] == "%":
+            i += 1
+            continue
+        while fmt[i:i + 1] in ("0", "+", "-", " ") and i < len(fmt):
+            i += 1
+        while fmt[i:i + 1].isdigit():
+            i += 1
+        count += 1
+        conv = fmt[i:i + 1]
+        if conv == "s":
+            strings += 1
+        elif conv == "p":
+            for suffix in ("ks", "us", "i4", "I4", "i6", "I6", "K", "x", "B"):
+                if fmt.startswith(suffix, i + 1):
+                    i += len(suffix)
+                    break
+        elif conv != "c":
+            if fmt.startswith("ll", i):
+                i += 2
+            elif conv == "l":
+                i += 1
+            if fmt[i:i + 1] not in ("d", "i", "u", "x", "X"):
+                return f"unsupported conversion %{fmt[i:i + 1] or '(end)'}"
+        i += 1
+    if count > 3:
+        return f"{count} conversions, but it takes at most 3 arguments after the format"
+    if one_string and strings > 1:
+        return "more than one %s (this kernel is older than 5.13)"
+    return None
 
 
 def transform(ir: str, regs: Callable[[], dict[str, int]]) -> tuple[str, Metadata]:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-__all__ = ["render", "render_kconfig", "kconfig_text", "GPL_ONLY_HELPERS"]
+__all__ = ["render", "render_kconfig", "kconfig_text"]
 
 # name -> replacement text; the values are the kernel's (x86_64, 64-bit).
 MACROS: dict[str, str] = {
@@ -109,18 +109,6 @@ MACROS: dict[str, str] = {
     "__always_inline": "inline __attribute__((always_inline))",
     "SEC(name)": "__attribute__((section(name), used))",
 }
-
-# Helpers whose kernel prototype is gpl_only: a program with a non-GPL
-# license calling one is refused ("cannot call GPL-restricted function").
-GPL_ONLY_HELPERS: frozenset[str] = frozenset({
-    "probe_read", "trace_printk", "perf_event_read", "perf_event_output", "get_stackid",
-    "get_current_task", "probe_write_user", "probe_read_str", "perf_event_read_value",
-    "override_return", "get_stack", "skb_output", "probe_read_user", "probe_read_kernel",
-    "probe_read_user_str", "probe_read_kernel_str", "xdp_output", "seq_printf", "seq_write",
-    "get_task_stack", "snprintf_btf", "seq_printf_btf", "get_current_task_btf", "snprintf",
-    "trace_vprintk", "read_branch_records",
-})
-
 
 def render(enumerators: Iterable[str]) -> str:
     """``#define`` lines for every macro whose name is not a kernel enumerator."""

@@ -1,20 +1,28 @@
 """The per-kernel prelude: every kernel type, the missing macros, the helpers
-and bcc's macro layer, in one header compiled once into a clang PCH.
+and bcc's macro layer.
 
-The directory ``<cache>/kernel/<kernel id>-<layer id>/`` holds
-``bcc_prelude.h`` and ``bcc_prelude.pch``; the kernel id names the running
+The directory ``<cache>/kernel/<kernel id>-<layer id>-<compiler>/`` holds
+``vmlinux.h`` (every kernel type, generated from BTF) with ``vmlinux.idx``
+(what each of its definitions defines and needs), ``bcc_base.h`` (kernel
+configuration, macros, helper prototypes, bcc's macro layer) and, built only
+when needed, ``bcc_prelude.pch`` of both.  The kernel id names the running
 kernel build, the layer id the version of compat_c's own headers and
-generators, so either changing rebuilds it.  Programs are compiled with
-``-include-pch``: the 3 MB of kernel types cost clang a lazy PCH load
-instead of a parse.  Headers a bcc program includes (``<linux/sched.h>``,
-``<net/sock.h>``...) resolve to empty stubs in ``stubs/``: their content is
-already in the prelude.
+generators, so either changing rebuilds it.
+
+A program is compiled with just the kernel types its identifiers name and
+what those need by value (every struct stays forward-declared): clang reading
+all 140k declarations of a full PCH costs it ~20 MiB and tens of ms more
+than parsing the few hundred KB a program uses.  Headers a bcc program
+includes (``<linux/sched.h>``, ``<net/sock.h>``...) resolve to empty stubs in
+``stubs/``: their content is already in the prelude.
 """
 
 from __future__ import annotations
 
 import functools
+import marshal
 import os
+import re
 from pathlib import Path
 
 from pybpf_dsl.errors import CompileError
@@ -28,8 +36,10 @@ __all__ = ["INCLUDE_DIR", "Prelude", "layer_id", "prelude_for", "base_flags", "s
 INCLUDE_DIR = Path(__file__).with_name("include")
 _PKG = Path(__file__).parent
 # What the prelude is generated from; the object cache also depends on the rest.
-_PRELUDE_FILES = ("kdefs.py", "vmlinux.py", "helper_table.py", "prelude.py")
-_PIPELINE_FILES = ("irpass.py", "frontend.py", "debuginfo.py", "tpstruct.py")
+_PRELUDE_FILES = ("kdefs.py", "vmlinux.py", "helper_table.py", "prelude.py", "typeselect.py")
+_PIPELINE_FILES = ("irpass.py", "frontend.py", "debuginfo.py", "tpstruct.py", "gpl_helpers.py")
+
+_COMMENT = re.compile(r"/\*.*?\*/|//[^\n]*", re.S)
 
 # Helpers bcc's macro layer wraps under another name.
 _RENAMED = {"trace_printk": "__bcc_trace_printk"}
@@ -88,45 +98,90 @@ def _helper_decls() -> str:
     return "\n".join(lines) + "\n"
 
 
-def render_prelude() -> str:
-    """The prelude header text for the running kernel (slow: reads all of BTF)."""
+def render_prelude() -> tuple[str, dict, str]:
+    """``(kernel types header, its index, base header)`` for the running kernel (slow: reads all of BTF).
+
+    The base header holds the kernel's configuration, the macros BTF lacks,
+    the helper prototypes and bcc's macro layer; it comes after the types.
+    """
     from pybpf_dsl.runtime.btf import Kind, kernel_btf
 
     from . import vmlinux
+    from .typeselect import wanted_names
 
     btf = kernel_btf()
     enumerators = (name for t in btf.iter_types() if t.kind in (Kind.ENUM, Kind.ENUM64)
                    for name, _v in t.values)
-    return "".join([
-        "#ifndef __BCC_PRELUDE_H\n#define __BCC_PRELUDE_H\n",
-        vmlinux.render(btf),
-        kdefs.render_kconfig(kdefs.kconfig_text()),
-        kdefs.render(enumerators),
-        _helper_decls(),
-        "#include <bcc/helpers.h>\n#endif\n",
-    ])
+    types, index = vmlinux.render_split(btf)
+    macros = kdefs.render_kconfig(kdefs.kconfig_text()) + kdefs.render(enumerators)
+    helpers = _helper_decls()
+    base = "".join(["#ifndef __BCC_BASE_H\n#define __BCC_BASE_H\n", macros, helpers,
+                    "#include <bcc/helpers.h>\n#endif\n"])
+    # What the base layer itself names is always needed; the helper prototypes
+    # mention structs only through pointers, which forward declarations cover.
+    layer = _COMMENT.sub(" ", macros + (INCLUDE_DIR / "bcc" / "helpers.h").read_text())
+    always = wanted_names(layer) | {k for k in wanted_names(helpers) if not k.startswith("@")}
+    index["always"] = sorted(always & index["names"].keys())
+    return types, index, base
 
 
 class Prelude:
-    """The prelude of one kernel and compiler: where it is and how to use it."""
+    """The prelude of one kernel and compiler: where it is and how to use it.
+
+    Two ways to compile against it.  Usually a program gets only the kernel
+    types its identifiers name (:meth:`types_for`, with what those need),
+    in front of ``bcc_base.h``: clang then parses a few hundred KB instead of
+    loading every kernel type.  Should that fail, the full prelude is used
+    from a PCH (:meth:`pch_flags`), built on first need.
+    """
 
     def __init__(self, compiler: Compiler, directory: Path) -> None:
         self.compiler = compiler
         self.dir = directory
+        self.types = directory / "vmlinux.h"
+        self.index_file = directory / "vmlinux.idx"
+        self.base = directory / "bcc_base.h"
         self.header = directory / "bcc_prelude.h"
         self.pch = directory / "bcc_prelude.pch"
+        self._index: tuple[str, dict] | None = None
 
     def flags(self) -> list[str]:
-        """Flags for compiling a program against this prelude."""
+        """Flags for compiling a unit that starts with :meth:`types_for`'s text."""
+        return base_flags(self.compiler, self.dir)
+
+    def pch_flags(self) -> list[str]:
+        """Flags for compiling a program against the full prelude (after :meth:`ensure_pch`)."""
         return [*base_flags(self.compiler, self.dir), "-include-pch", str(self.pch)]
 
     def ensure(self) -> None:
-        """Generate the header and build the PCH if they are missing."""
+        """Generate the headers and the index if they are missing."""
+        if self.index_file.exists():
+            return
+        types, index, base = render_prelude()
+        (self.dir / "stubs").mkdir(parents=True, exist_ok=True)
+        cache.write_bytes(self.types, types.encode())
+        cache.write_bytes(self.base, base.encode())
+        cache.write_bytes(self.header, b'#include "vmlinux.h"\n#include "bcc_base.h"\n')
+        cache.write_bytes(self.index_file, marshal.dumps(index))
+
+    def types_for(self, keys: set[str]) -> str:
+        """The kernel types ``keys`` name (:func:`~compat_c.vmlinux.wanted_names`) and the base header."""
+        if self._index is None:
+            with open(self.types) as f:
+                text = f.read()
+            with open(self.index_file, "rb") as f:
+                self._index = (text, marshal.load(f))
+        from .typeselect import select
+
+        text, index = self._index
+        wanted = keys.union(index["always"])
+        return f'{select(text, index, wanted)}#include "{self.base}"\n'
+
+    def ensure_pch(self) -> None:
+        """Build the full prelude's PCH if it is missing."""
+        self.ensure()
         if self.pch.exists():
             return
-        if not self.header.exists():
-            cache.write_bytes(self.header, render_prelude().encode())
-        (self.dir / "stubs").mkdir(parents=True, exist_ok=True)
         tmp = self.dir / f".pch-{os.getpid()}"
         proc = self.compiler.run([*base_flags(self.compiler, self.dir), "-x", "c-header",
                                   str(self.header), "-o", str(tmp)])

@@ -16,6 +16,7 @@ import importlib.util
 import os
 import shutil
 import subprocess
+import tempfile
 from dataclasses import dataclass
 
 from pybpf_dsl.errors import NotSupported
@@ -39,6 +40,18 @@ class Compiler:
     def run(self, args: list[str], stdin: bytes | None = None) -> subprocess.CompletedProcess:
         """Run the compiler; the caller inspects returncode and stderr."""
         return subprocess.run([*self.argv, *args], input=stdin, capture_output=True)
+
+    def start(self, args: list[str], stdin: bytes) -> subprocess.Popen:
+        """Start the compiler and return at once (``communicate()`` collects it).
+
+        The input goes through an unlinked temporary file, so the caller may
+        do other work meanwhile without either side blocking on a pipe.
+        """
+        with tempfile.TemporaryFile() as f:
+            f.write(stdin)
+            f.seek(0)
+            return subprocess.Popen([*self.argv, *args], stdin=f, stdout=subprocess.PIPE,
+                                    stderr=subprocess.PIPE)
 
 
 def _identity(path: str) -> str | None:

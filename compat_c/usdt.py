@@ -20,7 +20,6 @@ adapts it to bcc's C side:
 from __future__ import annotations
 
 import re
-from typing import Any
 
 from pybpf_dsl.runtime.attach.usdt import USDT as _RuntimeUSDT
 from pybpf_dsl.runtime.attach.usdt import USDTException

@@ -13,9 +13,12 @@ both) get bpftool's ``___N`` suffix so the header compiles.
 
 from __future__ import annotations
 
+from array import array
+from typing import Any
+
 from pybpf_dsl.runtime.btf import BTF, BtfType, Kind
 
-__all__ = ["render"]
+__all__ = ["render", "render_split"]
 
 _MODS = {Kind.CONST: "const", Kind.VOLATILE: "volatile", Kind.RESTRICT: "restrict"}
 _RECORDS = (Kind.STRUCT, Kind.UNION)
@@ -33,6 +36,11 @@ class _Writer:
         self.names: dict[int, str] = {}
         self.done: set[int] = set()       # named records/typedefs already emitted
         self.busy: set[int] = set()
+        # the header as chunks (one per top-level definition): what each defines, what it needs
+        self.chunk_of: dict[int, int] = {}
+        self.defines: list[list[str]] = []
+        self.deps: list[list[int]] = []
+        self._needs: list[set[int]] = []
         self._align: dict[int, int] = {}
         self._packed: dict[int, bool] = {}
         self._assign_names()
@@ -201,13 +209,15 @@ class _Writer:
         text = self.decl(m.type_id, m.name, indent)
         return f"{text}: {m.bitfield_size}" if m.bitfield_size else text
 
-    def enum_body(self, t: BtfType, indent: str) -> str:
+    def enum_body(self, t: BtfType, indent: str, labels: list[str] | None = None) -> str:
         inner = indent + "\t"
         items = []
         for name, value in t.values:
             n = self.enumerators.get(name, 0) + 1
             self.enumerators[name] = n
             label = name if n == 1 else f"{name}___{n}"
+            if labels is not None:
+                labels.append(label)
             suffix = "" if -2**31 <= value < 2**31 else ("LL" if value < 2**63 else "ULL")
             items.append(f"{inner}{label} = {value}{suffix},")
         head = f"enum {self.names[t.id]}" if t.name else "enum"
@@ -248,47 +258,100 @@ class _Writer:
                         self.need(m.type_id, True)
                 return
             else:
+                if k in (Kind.ENUM, Kind.ENUM64):
+                    self._uses(t.id)
                 return
+
+    def _chunk(self, text: str, defines: list[str], deps: set[int], type_id: int | None = None) -> None:
+        if type_id is not None:
+            self.chunk_of[type_id] = len(self.out)
+        self.out.append(text)
+        self.defines.append(defines)
+        self.deps.append(sorted(deps))
+
+    def _uses(self, type_id: int) -> None:
+        """The definition being written needs chunk of ``type_id`` before it."""
+        chunk = self.chunk_of.get(type_id)
+        if self._needs and chunk is not None:
+            self._needs[-1].add(chunk)
 
     def emit_record(self, t: BtfType) -> None:
         if t.id in self.done or t.id in self.busy:
+            self._uses(t.id)
             return
         self.busy.add(t.id)
+        self._needs.append(set())
         for m in t.members:
             self.need(m.type_id, True)
         self.busy.discard(t.id)
         self.done.add(t.id)
-        self.out.append(self.record_body(t, "") + ";\n")
+        self._chunk(self.record_body(t, "") + ";\n", [self.names[t.id]], self._needs.pop(), t.id)
+        self._uses(t.id)
 
     def emit_typedef(self, t: BtfType) -> None:
         if t.id in self.done or t.id in self.busy:
+            self._uses(t.id)
             return
         self.busy.add(t.id)
+        self._needs.append(set())
         target = self.btf[t.type_id]
         # An anonymous record is written inline, so its members must exist first.
         self.need(t.type_id, target.kind in _RECORDS and not target.name)
         self.busy.discard(t.id)
         self.done.add(t.id)
-        self.out.append(f"typedef {self.decl(t.type_id, self.names[t.id])};\n")
+        self._chunk(f"typedef {self.decl(t.type_id, self.names[t.id])};\n", [self.names[t.id]],
+                    self._needs.pop(), t.id)
+        self._uses(t.id)
 
     def run(self) -> str:
-        out = self.out
-        out.append("#pragma clang attribute push (__attribute__((preserve_access_index)), apply_to = record)\n")
+        head = ["#pragma clang attribute push (__attribute__((preserve_access_index)), apply_to = record)\n"]
         for t in self.btf.iter_types():
             if (t.kind in _RECORDS or t.kind == Kind.FWD) and t.name:
-                out.append(f"{self.tag(t)};\n")
+                head.append(f"{self.tag(t)};\n")
+        self._chunk("".join(head), [], set())
         for t in self.btf.iter_types():
             if t.kind in (Kind.ENUM, Kind.ENUM64) and t.vlen:
-                out.append(self.enum_body(t, "") + ";\n")
+                labels: list[str] = [self.names[t.id]] if t.name else []
+                self._chunk(self.enum_body(t, "", labels) + ";\n", labels, set(), t.id)
         for t in self.btf.iter_types():
             if t.kind in _RECORDS and t.name:
                 self.emit_record(t)
             elif t.kind == Kind.TYPEDEF:
                 self.emit_typedef(t)
-        out.append("#pragma clang attribute pop\n")
-        return "".join(out)
+        self._chunk("#pragma clang attribute pop\n", [], set())
+        return "".join(self.out)
 
 
 def render(btf: BTF) -> str:
     """The header text for every type in ``btf``."""
     return _Writer(btf).run()
+
+
+def render_split(btf: BTF) -> tuple[str, dict]:
+    """The header text and an index to cut it down (:func:`compat_c.typeselect.select`).
+
+    The index holds ``spans`` (flat ``start, end`` offsets of each chunk of
+    the text: the first is the attribute pragma and every forward
+    declaration, the last closes the pragma), ``deps`` (flat: per chunk,
+    the number of chunks it needs first, then their numbers) and ``names``
+    (``"@tag"`` for struct, union and enum tags, the bare name for typedefs
+    and enumerators -> the chunk defining it, or a tuple of chunks).
+    """
+    w = _Writer(btf)
+    text = w.run()
+    spans, pos = array("I"), 0
+    for chunk in w.out:
+        spans += array("I", (pos, pos + len(chunk)))
+        pos += len(chunk)
+    deps = array("I")
+    for need in w.deps:
+        deps.append(len(need))
+        deps.extend(need)
+    names: dict[str, Any] = {}
+    for i, defined in enumerate(w.defines):
+        for n, name in enumerate(defined):
+            tag = n == 0 and w.out[i].startswith((f"struct {name} ", f"union {name} ", f"enum {name} "))
+            key = f"@{name}" if tag else name
+            old = names.get(key)
+            names[key] = i if old is None else (*(old if isinstance(old, tuple) else (old,)), i)
+    return text, {"spans": spans.tobytes(), "deps": deps.tobytes(), "names": names}

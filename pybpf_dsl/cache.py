@@ -1,13 +1,14 @@
 """The compiled-object cache: a second start with the same source skips LLVM (and its import).
 
 The key covers everything the object depends on: the text of each probe's
-module file (so a change to a struct, a map or a helper function defined
-there recompiles), the probes' names, kinds, targets and options, the
-compiler (the DSL's own source files and the installed llvmlite), the license,
-and the running kernel (its release, build and BTF size: offsets of
-kernel structs and tracepoint formats come from it).  Modules imported by
-the probe module are not hashed: after editing a shared module, clear the
-cache (``PYBPF_DSL_CACHE=0`` disables it, ``pybpf_dsl.cache.clear()``).
+module file and of every user module it imports, directly or through other
+user modules (so a change to a struct, a map, a constant or a helper
+function defined in any of them recompiles; modules of the standard library
+and of site-packages are not followed), the probes' names, kinds, targets
+and options, the compiler (the DSL's own source files and the installed
+llvmlite), the license, and the running kernel (its release, build and BTF
+size: offsets of kernel structs and tracepoint formats come from it).
+``PYBPF_DSL_CACHE=0`` disables the cache; ``pybpf_dsl.cache.clear()`` empties it.
 
 Entries live in ``$XDG_CACHE_HOME/pybpf_dsl`` (``~/.cache/pybpf_dsl``):
 ``<sha256>.o`` is the object and ``<sha256>.meta`` what user space needs
@@ -17,10 +18,13 @@ the metadata first.
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import os
 import sys
+import sysconfig
 from functools import lru_cache
+from importlib.util import resolve_name
 from typing import Any
 
 __all__ = ["cache_dir", "cache_key", "get", "put", "clear"]
@@ -70,9 +74,60 @@ def _kernel_id() -> bytes:
     return f"{u.release}|{u.version}|{u.machine}|{btf}".encode()
 
 
-def _file_digest(path: str) -> bytes:
-    with open(path, "rb") as f:
-        return hashlib.sha256(f.read()).digest()
+@lru_cache(maxsize=1)
+def _library_dirs() -> tuple[str, ...]:
+    """Directories whose modules are not the user's: the standard library, site-packages, the DSL."""
+    paths = sysconfig.get_paths()
+    dirs = {paths[k] for k in ("stdlib", "platstdlib", "purelib", "platlib") if k in paths}
+    return tuple(os.path.join(os.path.realpath(d), "") for d in dirs | {_DSL_DIR})
+
+
+def _imported_modules(source: bytes, package: str | None) -> set[str]:
+    """Absolute names of the modules ``source`` imports (``from m import x`` also names ``m.x``)."""
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            names.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            try:
+                base = resolve_name("." * node.level + (node.module or ""), package or "") \
+                    if node.level else node.module or ""
+            except (ImportError, ValueError):
+                continue
+            names.add(base)
+            names.update(f"{base}.{a.name}" for a in node.names)
+    return names
+
+
+def _source_files(probes: list[Any]) -> dict[str, bytes] | None:
+    """The probes' files and each user module file they reach through imports -> its text.
+
+    None when a probe's source is not in a file (REPL, exec).
+    """
+    found: dict[str, bytes] = {}
+    todo: list[tuple[str, str | None, bool]] = []     # (file, package, always hashed)
+    for p in probes:
+        mod = sys.modules.get(p.py_func.__module__)
+        todo.append((p.py_func.__code__.co_filename, getattr(mod, "__package__", None), True))
+    while todo:
+        path, package, root = todo.pop()
+        path = os.path.realpath(path)
+        if path in found or not root and (not path.endswith(".py") or path.startswith(_library_dirs())):
+            continue
+        try:
+            with open(path, "rb") as f:
+                found[path] = f.read()
+        except OSError:
+            return None
+        try:
+            names = _imported_modules(found[path], package)
+        except SyntaxError:
+            continue
+        for name in names:
+            mod = sys.modules.get(name)
+            if getattr(mod, "__file__", None):
+                todo.append((mod.__file__, getattr(mod, "__package__", None), False))
+    return found
 
 
 def cache_key(probes: list[Any], license: str) -> str | None:
@@ -80,17 +135,15 @@ def cache_key(probes: list[Any], license: str) -> str | None:
     if not _enabled():
         return None
     h = hashlib.sha256(_compiler_id() + _kernel_id() + license.encode())
-    files: set[str] = set()
     for p in probes:
         code = p.py_func.__code__
-        files.add(code.co_filename)
         h.update(repr((p.name, p.kind.name, p.target, sorted(p.options.items()), code.co_filename,
                        code.co_firstlineno)).encode())
-    for f in sorted(files):
-        try:
-            h.update(_file_digest(f))
-        except OSError:
-            return None  # source not in a file (REPL, exec): never cache
+    files = _source_files(probes)
+    if files is None:
+        return None  # never cache what cannot be hashed
+    for path in sorted(files):
+        h.update(path.encode() + hashlib.sha256(files[path]).digest())
     return h.hexdigest()
 
 

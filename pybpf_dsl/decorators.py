@@ -33,12 +33,17 @@ __all__ = [
 
 
 class BPFFunction:
-    """A Python function compiled to BPF; calling it in CPython runs the reference interpreter."""
+    """A Python function compiled to BPF; calling it in CPython runs the reference interpreter.
 
-    def __init__(self, fn: Callable[..., Any]) -> None:
+    ``inline`` (the default) compiles its body into each caller; otherwise it
+    is one BPF subprogram reached by BPF-to-BPF calls.
+    """
+
+    def __init__(self, fn: Callable[..., Any], inline: bool = True) -> None:
         functools.update_wrapper(self, fn)
         self.py_func = fn
         self.name = fn.__name__
+        self.inline = inline
         self._typed: Any = None
 
     def __repr__(self) -> str:
@@ -88,12 +93,16 @@ class BPFFunction:
         return t
 
     def typed(self) -> Any:
-        """The typed IR of this function (cached)."""
+        """The typed IR of this function (cached); the functions it calls are typed first."""
         if self._typed is None:
             from .lower.source import parse_function
-            from .lower.typer import type_function
+            from .lower.typer import TYPING, type_function
             params, ret = self.signature()
-            self._typed = type_function(parse_function(self.py_func), params, ret, self.name)
+            TYPING.append(self)
+            try:
+                self._typed = type_function(parse_function(self.py_func), params, ret, self.name)
+            finally:
+                TYPING.pop()
         return self._typed
 
     def __call__(self, *args: Any) -> Any:
@@ -178,9 +187,18 @@ class ProgramDef(BPFFunction):
 _REG_ARGS = frozenset({"kprobe", "kretprobe", "uprobe", "uretprobe", "syscall"})
 
 
-def bpf_function(fn: Callable[..., Any]) -> BPFFunction:
-    """Mark ``fn`` as callable from BPF programs (inlined at each call)."""
-    return BPFFunction(fn)
+def bpf_function(fn: Callable[..., Any] | None = None, *, inline: bool = True) -> Any:
+    """Mark ``fn`` as callable from BPF programs.
+
+    By default its code is inlined at each call, as clang does with bcc's
+    static functions: no call overhead, and the verifier sees the caller's
+    facts (bounds, NULL tests) inside it.  ``@bpf_function(inline=False)``
+    makes it one BPF subprogram called with BPF-to-BPF calls (smaller code
+    when a large function is called from many places; at most 5 arguments).
+    """
+    if fn is None:
+        return lambda f: BPFFunction(f, inline)
+    return BPFFunction(fn, inline)
 
 
 def _kind(name: str, prog_type: ProgType, section: str, attach_type: int = 0, flags: int = 0) -> ProgramKind:

@@ -15,7 +15,10 @@ from BTF the first time they are looked at (``task_struct`` has hundreds),
 members of anonymous structs and unions are reachable directly, as in C,
 and pointers are kernel pointers: reading through one is a
 ``bpf_probe_read_kernel`` in ordinary programs and a direct load in
-BTF-typed ones (tp_btf, fentry, iter).  Bitfield members cannot be read.
+BTF-typed ones (tp_btf, fentry, iter).  Bitfield members read like
+integers (the containing unit is loaded, shifted and masked, sign-extended
+when signed); flexible array members (``struct cgroup *ancestors[]``) index
+without bounds in kernel memory, where every read is a checked probe read.
 """
 
 from __future__ import annotations
@@ -58,6 +61,9 @@ class KernelStructType(T.StructType):
     def _collect(self, t: Any, base: int, out: list[T.Field]) -> None:
         for m in t.members:
             if m.bitfield_size:
+                ft = dsl_type(self.btf, m.type_id)
+                if m.name and isinstance(ft, T.IntType):
+                    out.append(_bitfield(m.name, ft, 8 * base + m.bit_offset, m.bitfield_size))
                 continue
             off = base + m.bit_offset // 8
             if not m.name:
@@ -77,6 +83,16 @@ class KernelStructType(T.StructType):
     def ctype(self) -> Any:
         from .ctypes_bridge import ctype_for
         return ctype_for(self.btf, self.type_id)
+
+
+def _bitfield(name: str, t: T.IntType, bitpos: int, bits: int) -> T.BitField:
+    """The member ``bits`` wide at absolute bit ``bitpos``, read from the smallest aligned unit holding it."""
+    for size in (1, 2, 4, 8):
+        start = bitpos // 8 & ~(size - 1)
+        if bitpos + bits <= 8 * (start + size):
+            return T.BitField(name, t, start, bitpos - 8 * start, bits, size)
+    start = bitpos // 8           # straddles an 8-byte unit (packed structs): an unaligned window
+    return T.BitField(name, t, start, bitpos - 8 * start, bits, 8)
 
 
 _structs: dict[tuple[int, int], KernelStructType] = {}
@@ -121,7 +137,9 @@ def dsl_type(btf: BTF, type_id: int, space: str = "kernel") -> T.Type | None:
     if k == Kind.ARRAY:
         elem, _, n = t.array
         et = dsl_type(btf, elem, space)
-        return T.ArrayType(et, n) if et is not None and n > 0 else None
+        if et is None or et.size == 0:
+            return None
+        return T.ArrayType(et, n) if n > 0 else T.FlexArrayType(et)
     if k in (Kind.STRUCT, Kind.UNION):
         return _struct(btf, t.id)
     if k == Kind.FLOAT:

@@ -51,6 +51,7 @@ class LoadedProgram:
         self._tables: dict[str, Any] = {}
         self._pollers: dict[str, Any] = {}
         self._prints: Any = None
+        self._inner_maps: list[Any] = []
         if print_sites:
             from .printfmt import PRINT_MAP, PrintReader
             self._prints = PrintReader(collection.maps[PRINT_MAP].fileno(), print_sites)
@@ -98,6 +99,25 @@ class LoadedProgram:
         return t
 
     get_table = __getitem__
+
+    def new_inner_map(self, outer: str | MapDecl) -> Any:
+        """A new empty map shaped like ``outer``'s inner declaration, as a bcc table.
+
+        Store it in a slot (``prog["outer"][i] = prog.new_inner_map("outer")``);
+        it is closed with this object.
+        """
+        from .runtime.maps import Map
+        from .runtime.tables import table_for
+        name = self._map_name(outer)
+        spec = self.collection.spec.maps[name].inner
+        decl = self.decls.get(name)
+        if spec is None:
+            raise TypeError(f"map {name!r} is not a map of maps")
+        inner = getattr(decl, "inner", None)
+        key_t, leaf_t = inner.ctypes_kv() if inner is not None else (None, None)
+        t = table_for(Map.create(spec), key_t, leaf_t, name=spec.name)
+        self._inner_maps.append(t)
+        return t
 
     def __contains__(self, name: str) -> bool:
         return name in self.collection.maps
@@ -235,6 +255,9 @@ class LoadedProgram:
             if hasattr(t, "close"):
                 t.close()
         self._tables.clear()
+        for t in self._inner_maps:
+            t.map.close()
+        self._inner_maps.clear()
         for b in self.perf_buffers.values():
             b.close()
         self.perf_buffers.clear()
@@ -312,19 +335,22 @@ def load(*probes: Any, license: str = "GPL", cache: bool = True, pin_root: str |
 def _object(probes: list[Any], license: str, use_cache: bool, debug: int) -> tuple[bytes, Any, list[Any]]:
     """The ELF object for ``probes``, the CompiledObject (None on a cache hit) and its print sites."""
     from . import cache
-    from .printfmt import sites_from_json, sites_to_json
     key = cache.cache_key(probes, license) if use_cache else None
     if key is not None:
         hit = cache.get(key)
         if hit is not None:
             elf, meta = hit
-            return elf, None, sites_from_json(meta) if meta else []
+            if not meta:
+                return elf, None, []
+            from .printfmt import sites_from_json
+            return elf, None, sites_from_json(meta)
     from .lower import compile_programs
     compiled = compile_programs(*probes, license=license)
     if debug:
         from .debug import show
         show(compiled, debug)
     if key is not None:
+        from .printfmt import sites_to_json
         cache.put(key, compiled.elf, sites_to_json(compiled.prints) if compiled.prints else b"")
     return compiled.elf, compiled, compiled.prints
 

@@ -361,10 +361,16 @@ class StackTrace(_NoBtf):
 
 
 class ProgArray(_NoBtf):
-    """``BPF_MAP_TYPE_PROG_ARRAY``: ``jump.tail_call(index)`` (bcc's BPF_PROG_ARRAY)."""
+    """``BPF_MAP_TYPE_PROG_ARRAY`` (bcc's BPF_PROG_ARRAY): ``jump.call(ctx, index)`` tail-calls.
+
+    ``jump.tail_call(index)`` is the same (bcc's spelling).  The call does
+    not return when a program is at ``index``; otherwise execution goes on
+    after it.  User space fills slots with programs of the same type:
+    ``prog["jump"][0] = prog.programs["handler"]``.
+    """
 
     map_type = MapType.PROG_ARRAY
-    method_names = ("tail_call",)
+    method_names = ("call", "tail_call")
 
 
 class DevMap(_NoBtf):
@@ -430,7 +436,7 @@ class ArrayOfMaps(MapDecl):
 
     In BPF: ``v = outer.lookup_in(i, k)`` looks ``k`` up in the inner map at
     slot ``i`` (a ``Ptr[V]`` or NULL).  User space sets slots to maps:
-    ``prog["outer"][i] = inner_table``.
+    ``prog["outer"][i] = prog.new_inner_map("outer")``.
     """
 
     map_type = MapType.ARRAY_OF_MAPS

@@ -42,7 +42,7 @@ from functools import cached_property
 from typing import Any
 
 __all__ = [
-    "Type", "IntType", "BoolType", "ArrayType", "StructType", "PtrType",
+    "Type", "IntType", "BoolType", "ArrayType", "FlexArrayType", "StructType", "PtrType", "Field", "BitField",
     "u8", "u16", "u32", "u64", "s8", "s16", "s32", "s64", "char", "bool",
     "Array", "Struct", "Ptr", "type_of", "promote", "common_type", "literal_type",
 ]
@@ -156,6 +156,25 @@ class ArrayType(Type):
         return (ctypes.c_char if self.elem is char else self.elem.ctype) * self.n
 
 
+class FlexArrayType(ArrayType):
+    """A C flexible array member (``T name[]``, as in kernel structs): no size, no bounds.
+
+    Its elements are read through probe reads (any index) or, in BTF
+    memory, at constant indexes the verifier checks.
+    """
+
+    def __new__(cls, elem: Type) -> "FlexArrayType":
+        key = (elem, 0)
+        self = ArrayType._cache.get(key)
+        if self is None:
+            self = Type.__new__(cls)
+            self.elem, self.n = elem, 0
+            self.size, self.align = 0, elem.align
+            self.name = f"Array[{elem.name}, ...]"
+            ArrayType._cache[key] = self
+        return self
+
+
 class PtrType(Type):
     """``Ptr[T]``: a pointer; fields and elements are read through it.
 
@@ -193,6 +212,20 @@ class Field:
 
     def __repr__(self) -> str:
         return f"Field({self.name!r}, {self.type!r}, {self.offset})"
+
+
+class BitField(Field):
+    """A bitfield member: ``bit_size`` bits at ``bit_offset`` in the ``window``-byte unit at ``offset``."""
+
+    __slots__ = ("bit_offset", "bit_size", "window")
+
+    def __init__(self, name: str, type: "IntType", offset: int, bit_offset: int, bit_size: int,
+                 window: int) -> None:
+        super().__init__(name, type, offset)
+        self.bit_offset, self.bit_size, self.window = bit_offset, bit_size, window
+
+    def __repr__(self) -> str:
+        return f"BitField({self.name!r}, {self.type!r}, {self.offset}, bits {self.bit_offset}+{self.bit_size})"
 
 
 class StructType(Type):

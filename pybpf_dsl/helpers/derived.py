@@ -42,23 +42,23 @@ def ktime_ns() -> u64:
 
 @bpf_function
 def log2l(v: u64) -> u32:
-    """bcc's log2 histogram slot: floor(log2(v)) + 1 for v > 0, and 1 for v == 0."""
-    r: u32 = 1
-    if v >> 32:
-        v >>= 32
-        r += 32
-    if v >> 16:
-        v >>= 16
-        r += 16
-    if v >> 8:
-        v >>= 8
-        r += 8
-    if v >> 4:
-        v >>= 4
-        r += 4
-    if v >> 2:
-        v >>= 2
-        r += 2
-    if v >> 1:
-        r += 1
-    return r
+    """bcc's log2 histogram slot: floor(log2(v)) + 1 for v > 0, and 1 for v == 0.
+
+    A binary search over the bits whose steps are shifts by 0 or 2**k, so
+    the compiled code has almost no branches.
+    """
+    hi = u32(v >> 32)
+    x = hi if hi else u32(v)
+    r = u32(x > 0xFFFF) << 4
+    x >>= r
+    s = u32(x > 0xFF) << 3
+    x >>= s
+    r |= s
+    s = u32(x > 0xF) << 2
+    x >>= s
+    r |= s
+    s = u32(x > 3) << 1
+    x >>= s
+    r |= s
+    r |= x >> 1
+    return r + (33 if hi else 1)

@@ -97,7 +97,7 @@ def _type_comm(ty: Any, e: ast.Call) -> None:
 
 def _gen_comm(g: Any, e: ast.Call) -> Any:
     from ..lower.codegen import I32, I64
-    buf = g.alloca(_COMM, "comm")
+    buf = g.alloca(_COMM, "comm", zero=False)
     g.call_helper(_GET_CURRENT_COMM, I64, [buf, I32(16)])
     return buf
 

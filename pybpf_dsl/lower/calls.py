@@ -41,6 +41,9 @@ def type_call(ty: Any, e: ast.Call) -> None:
         _type_len(ty, e)
     elif fn in (builtins.min, builtins.max, builtins.abs):
         _type_minmax(ty, e, fn)
+    elif callable(fn) and hasattr(fn, "__code__"):
+        raise ty.err(e, f"{ast.unparse(e.func)}() is a plain Python function: BPF code cannot call it",
+                     "mark it @bpf_function (with typed parameters) to compile it too")
     else:
         raise ty.err(e, f"{ast.unparse(e.func)} cannot be called from BPF code",
                      "call helpers through `bpf.`, functions marked @bpf_function, or map methods")
@@ -69,13 +72,23 @@ def _type_ctor(ty: Any, e: ast.Call, t: T.Type) -> None:
 
 
 def _type_bpf_call(ty: Any, e: ast.Call, fn: Any) -> None:
-    sig = fn.signature()
-    params, ret = sig
+    from .typer import TYPING
+    if fn in TYPING:
+        cycle = " -> ".join(f.name for f in TYPING[TYPING.index(fn):]) + f" -> {fn.name}"
+        raise ty.err(e, f"recursive call ({cycle}): BPF programs cannot recurse",
+                     "rewrite it as a bounded loop (`for i in range(N):`)")
+    params, ret = fn.signature()
+    if not fn.inline and len(params) > 5:
+        raise ty.err(e, f"{fn.name}() has {len(params)} parameters; a BPF-to-BPF call passes at most 5",
+                     "pass a pointer to a Struct, or mark it @bpf_function (inlined)")
     if len(e.args) != len(params):
-        raise ty.err(e, f"{fn.name}() takes {len(params)} argument(s), {len(e.args)} given")
+        names = ", ".join(f"{n}: {t}" for n, t in params)
+        raise ty.err(e, f"{fn.name}() takes {len(params)} argument(s), {len(e.args)} given",
+                     f"call it as {fn.name}({names})")
     for a, (_, pt) in zip(e.args, params):
         ty.expr(a)
         ty.check_assignable(a, pt)
+    fn.typed()
     e.ty, e.kind = ret, "bpfcall"
 
 

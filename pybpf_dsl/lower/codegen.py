@@ -140,7 +140,7 @@ class ModuleGen:
             fn.section = bfn.section
         else:
             fn.linkage = "internal"
-            fn.attributes.add("alwaysinline")
+            fn.attributes.add("alwaysinline" if bfn.inline else "noinline")
         gen = FunctionGen(self, tf, fn, program)
         gen.prologue = getattr(bfn, "gen_prologue", None) if program else None
         gen.program_def = bfn if program else None
@@ -174,11 +174,16 @@ class FunctionGen:
         self.entry_builder.debug_metadata = loc
 
     # -- stack slots -------------------------------------------------------------
-    def alloca(self, t: T.Type, name: str = "") -> ir.Value:
-        """A zero-initialised stack slot for a value of ``t``."""
+    def alloca(self, t: T.Type, name: str = "", zero: bool = True) -> ir.Value:
+        """A stack slot for a value of ``t``, zeroed on entry unless ``zero`` is False.
+
+        Pass False only for slots every use writes completely first (the
+        verifier refuses reads of stack bytes never written).
+        """
         slot = self.entry_builder.alloca(mem_type(t), name=name)
         slot.align = max(t.align, 1)
-        self.zero(slot, t, self.entry_builder)
+        if zero:
+            self.zero(slot, t, self.entry_builder)
         return slot
 
     def zero(self, ptr: ir.Value, t: T.Type, b: ir.IRBuilder | None = None) -> None:
@@ -311,10 +316,10 @@ class FunctionGen:
 
     def s_For(self, s: ast.For) -> None:
         cty = s.cty
-        counter = self.alloca(cty, "range.i")
+        counter = self.alloca(cty, "range.i", zero=False)
         start = self.value(s.start, cty) if s.start is not None else ir.Constant(reg_type(cty), 0)
         stop_v = self.value(s.stop, cty)
-        stop = self.alloca(cty, "range.stop")
+        stop = self.alloca(cty, "range.stop", zero=False)
         self.store(start, counter, cty)
         self.store(stop_v, stop, cty)
         head, body, step, done = (self.new_block("for.cond"), self.new_block("for.body"),
@@ -417,14 +422,32 @@ class FunctionGen:
         """Read a field or element (probe-reading it from kernel memory when needed)."""
         if getattr(e, "dataloc", False):
             return self.dataloc(e)
+        if isinstance(getattr(e, "field", None), T.BitField):
+            return self.bitfield(e)
         ptr = self.addr(e)
         if getattr(e, "space", "direct") == "kernel":
-            tmp = self.alloca(e.ty, "kread")
+            tmp = self.alloca(e.ty, "kread", zero=False)
             self.probe_read(tmp, e.ty.size, ptr, "kernel")
             ptr = tmp
         if is_aggregate(e.ty):
             return ptr
         return self.load(ptr, e.ty)
+
+    def bitfield(self, e: ast.Attribute) -> ir.Value:
+        """A bitfield: its unit loaded (probe-read in kernel memory), shifted, masked or sign-extended."""
+        f = e.field
+        unit = T.IntType(8 * f.window, False)
+        ptr = self.addr(e)
+        if getattr(e, "space", "direct") == "kernel":
+            tmp = self.alloca(unit, "kbits", zero=False)
+            self.probe_read(tmp, f.window, ptr, "kernel")
+            ptr = tmp
+        v = self.convert(self.load(ptr, unit), unit, T.u64)
+        if f.type.signed:
+            v = self.b.ashr(self.b.shl(v, I64(64 - f.bit_offset - f.bit_size)), I64(64 - f.bit_size))
+            return self.convert(v, T.s64, f.type)
+        v = self.b.and_(self.b.lshr(v, I64(f.bit_offset)), I64((1 << f.bit_size) - 1))
+        return self.convert(v, T.u64, f.type)
 
     def dataloc(self, e: ast.Attribute) -> ir.Value:
         """A tracepoint's ``__data_loc``/``__rel_loc`` field: the address of its data."""
@@ -476,6 +499,9 @@ class FunctionGen:
         esize = base_ty.elem.size
         if isinstance(e.slice.static, int):
             return self.b.gep(base, [I64(e.slice.static * esize)], source_etype=I8)
+        if getattr(e, "unchecked", False):   # a flexible array in kernel memory: the read probes
+            idx = self.convert(self.gen(e.slice), e.slice.ty, T.u64)
+            return self.b.gep(base, [self.b.mul(idx, I64(esize))], source_etype=I8)
         idx = self.convert(self.gen(e.slice), e.slice.ty, T.u64)
         # An empty asm hides the index's origin from LLVM, so the bounds test stays a
         # 64-bit test on the very register the address is computed from (what the
@@ -483,9 +509,12 @@ class FunctionGen:
         idx = self.b.asm(ir.FunctionType(I64, [I64]), "", "=r,0", [idx], False)
         ok = self.b.icmp_unsigned("<", idx, I64(base_ty.n))
         inb, oob, done = self.new_block("idx.ok"), self.new_block("idx.out"), self.new_block("idx.end")
-        scratch = self.alloca(base_ty.elem, "idx.scratch")
+        scratch = self.alloca(base_ty.elem, "idx.scratch", zero=False)
         self.b.cbranch(ok, inb, oob)
         self.b.position_at_end(inb)
+        # A second one keeps the address computation below the test: hoisted above it (and
+        # turned into a select), the address would be computed from the unbounded index.
+        idx = self.b.asm(ir.FunctionType(I64, [I64]), "", "=r,0", [idx], False)
         p_in = self.b.gep(base, [self.b.mul(idx, I64(esize))], source_etype=I8)
         self.b.branch(done)
         self.b.position_at_end(oob)
@@ -615,6 +644,9 @@ class FunctionGen:
         for k, (op, right, oty) in enumerate(zip(e.ops, e.comparators, e.optys)):
             if oty == "str":
                 res = self.str_compare(op, left, right)
+            elif oty == "none":
+                addr = self.b.ptrtoint(self.gen(left), I64)
+                res = self.b.icmp_unsigned("==" if isinstance(op, ast.Is) else "!=", addr, I64(0))
             else:
                 lv, rv = operand(left, oty), operand(right, oty)
                 sym = {ast.Eq: "==", ast.NotEq: "!=", ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">",

@@ -275,6 +275,9 @@ class Frame:
                     want += b"\0"
                 ok = data[: len(want)] == want
                 ok = ok if isinstance(op, ast.Eq) else not ok
+            elif oty == "none":
+                v = self.eval(left)
+                ok = (v is None or v == 0) == isinstance(op, ast.Is)
             else:
                 ok = compare(op, operand(left, oty), operand(right, oty))
             if not ok:

@@ -29,6 +29,7 @@ HELPER_IDS = {
     "ringbuf_submit": 132, "ringbuf_discard": 133,
 }
 _LIBBPF_PIN_BY_NAME = 1
+_ARRAYS = (MapType.ARRAY, MapType.PERCPU_ARRAY)
 _BPF_F_CURRENT_CPU = 0xFFFFFFFF
 
 
@@ -94,7 +95,7 @@ def _helper(g: Any, name: str, ret: ir.Type, args: list[ir.Value]) -> ir.Value:
 
 def in_memory(g: Any, e: ast.expr, t: T.Type) -> ir.Value:
     """A pointer to a stack copy of ``e`` converted to ``t`` (what helpers take for keys/values)."""
-    slot = g.alloca(t, "arg")
+    slot = g.alloca(t, "arg", zero=False)
     if is_aggregate(t):
         src = g.gen(e) if isinstance(e.ty, T.PtrType) else g.addr(e) if isinstance(
             e, (ast.Name, ast.Attribute, ast.Subscript)) and not getattr(e, "map", None) else g.gen(e)
@@ -145,29 +146,43 @@ def _add_in_place(g: Any, ptr: ir.Value, t: T.IntType, delta: ir.Value) -> None:
 
 
 def add_to_key(g: Any, m: Any, key_ptr: ir.Value, delta: ir.Value) -> None:
-    """``m[key] += delta`` with a missing key starting at 0 (bcc's lookup_or_try_init + xadd)."""
-    vt = m.value_type
+    """``m[key] += delta`` with a missing key starting at 0.
+
+    Found: an atomic add in place.  Missing (hash maps only: array slots
+    always exist): insert ``delta`` itself with BPF_NOEXIST, and only if
+    another CPU inserted the key meanwhile, look it up again and add.  The
+    common path is one lookup and one add, as bcc's ``increment``.
+    """
     p = lookup(g, m, key_ptr)
-    missing = g.b.icmp_unsigned("==", g.b.ptrtoint(p, I64), I64(0))
-    init, found, done = g.new_block("inc.init"), g.new_block("inc.add"), g.new_block("inc.end")
-    start = g.b.block
-    g.b.cbranch(missing, init, found)
-    g.b.position_at_end(init)
-    zero = g.alloca(vt, "inc.zero")
-    _update(g, m, key_ptr, zero, I64(BPF_NOEXIST))
-    p2 = lookup(g, m, key_ptr)
-    init_end = g.b.block
-    g.b.branch(found)
-    g.b.position_at_end(found)
-    phi = g.b.phi(PTR)
-    phi.add_incoming(p, start)
-    phi.add_incoming(p2, init_end)
-    ok = g.new_block("inc.ok")
-    g.b.cbranch(g.b.icmp_unsigned("!=", g.b.ptrtoint(phi, I64), I64(0)), ok, done)
-    g.b.position_at_end(ok)
-    _add_in_place(g, phi, vt, delta)
+    found, done = g.new_block("inc.add"), g.new_block("inc.end")
+    if m.map_type in _ARRAYS:
+        g.b.cbranch(_nonnull(g, p), found, done)
+        g.b.position_at_end(found)
+    else:
+        vt = m.value_type
+        missing, retry = g.new_block("inc.insert"), g.new_block("inc.retry")
+        start = g.b.block
+        g.b.cbranch(_nonnull(g, p), found, missing)
+        g.b.position_at_end(missing)
+        first = g.alloca(vt, "inc.first", zero=False)
+        g.store(delta, first, vt)
+        raced = g.b.icmp_signed("!=", _update(g, m, key_ptr, first, I64(BPF_NOEXIST)), I64(0))
+        g.b.cbranch(raced, retry, done)
+        g.b.position_at_end(retry)
+        again = lookup(g, m, key_ptr)
+        g.b.cbranch(_nonnull(g, again), found, done)
+        g.b.position_at_end(found)
+        phi = g.b.phi(PTR)
+        phi.add_incoming(p, start)
+        phi.add_incoming(again, retry)
+        p = phi
+    _add_in_place(g, p, m.value_type, delta)
     g.b.branch(done)
     g.b.position_at_end(done)
+
+
+def _nonnull(g: Any, p: ir.Value) -> ir.Value:
+    return g.b.icmp_unsigned("!=", g.b.ptrtoint(p, I64), I64(0))
 
 
 def gen_subscript_load(g: Any, e: ast.Subscript, m: Any) -> ir.Value:
@@ -240,7 +255,7 @@ def gen_map_method(g: Any, e: ast.Call, m: Any, name: str) -> Any:
         return _helper(g, "perf_event_output", I64, [_ctx(g, e), mp, I64(_BPF_F_CURRENT_CPU), data, size])
     if name == "get_stackid":
         return _helper(g, "get_stackid", I64, [_ctx(g, e), mp, _u64(g, a["flags"])])
-    if name == "tail_call":
+    if name in ("call", "tail_call"):
         return _helper(g, "tail_call", I64, [_ctx(g, e), mp, _u64(g, a["index"])])
     if name == "redirect":
         return _helper(g, "redirect_map", I64, [mp, _u64(g, a["key"]), _u64(g, a["flags"])])
@@ -285,7 +300,7 @@ def _histogram_slot(g: Any, m: Any, value: ast.expr) -> ir.Value:
 
 
 def _store_key(g: Any, kt: T.IntType, v: ir.Value) -> ir.Value:
-    slot = g.alloca(kt, "hkey")
+    slot = g.alloca(kt, "hkey", zero=False)
     g.store(g.b.trunc(v, reg_type(kt)) if kt.bits < 64 else v, slot, kt)
     return slot
 

@@ -42,11 +42,44 @@ def _lookup(m: Any, key: Any) -> Any:
         if not 0 <= key < m.max_entries:
             return None
         return m.model.setdefault(key, _new(m.value_type))
+    if m.map_type == MapType.LPM_TRIE:
+        return _longest_prefix(m, model_key(key))
     return m.model.get(model_key(key))
+
+
+def _prefix_bits(data: bytes, n: int) -> int:
+    return int.from_bytes(data, "big") >> (8 * len(data) - n) if n else 0
+
+
+def _longest_prefix(m: Any, key: bytes) -> Any:
+    """The value of the stored prefix that matches the most leading bits of ``key``."""
+    want, data = int.from_bytes(key[:4], "little"), key[4:]
+    best, best_len = None, -1
+    for k, v in m.model.items():
+        n = int.from_bytes(k[:4], "little")
+        if best_len < n <= min(want, 8 * len(data)) and _prefix_bits(k[4:], n) == _prefix_bits(data, n):
+            best, best_len = v, n
+    return best
+
+
+def _lpm_key(key: bytes) -> bytes | None:
+    """An LPM trie key with the bits past its prefix cleared (the kernel ignores them).
+
+    None when the prefix is longer than the data (the kernel's EINVAL).
+    """
+    n, data = int.from_bytes(key[:4], "little"), key[4:]
+    bits = 8 * len(data)
+    if n > bits:
+        return None
+    return key[:4] + (_prefix_bits(data, n) << (bits - n)).to_bytes(len(data), "big")
 
 
 def _update(m: Any, key: Any, value: Any, flags: int) -> int:
     k = model_key(key)
+    if m.map_type == MapType.LPM_TRIE:
+        k = _lpm_key(k)
+        if k is None:
+            return -errno.EINVAL
     if m.map_type in _ARRAYS:
         if not 0 <= key < m.max_entries:
             return -errno.E2BIG
@@ -59,6 +92,8 @@ def _update(m: Any, key: Any, value: Any, flags: int) -> int:
         if flags == BPF_EXIST and not exists:
             return -errno.ENOENT
         if not exists and len(m.model) >= m.max_entries:
+            if m.map_type == MapType.LPM_TRIE:
+                return -errno.ENOSPC
             if m.map_type not in (MapType.LRU_HASH, MapType.LRU_PERCPU_HASH):
                 return -errno.E2BIG
             m.model.pop(next(iter(m.model)))
@@ -96,7 +131,12 @@ def delete(m: Any, key: Any) -> int:
     """``del m[key]``: 0, -ENOENT, or -EINVAL on arrays."""
     if m.map_type in _ARRAYS:
         return -errno.EINVAL
-    return 0 if m.model.pop(model_key(key), None) is not None else -errno.ENOENT
+    k = model_key(key)
+    if m.map_type == MapType.LPM_TRIE:
+        k = _lpm_key(k)
+        if k is None:
+            return -errno.EINVAL
+    return 0 if m.model.pop(k, None) is not None else -errno.ENOENT
 
 
 def _arg(frame: Any, e: ast.Call, name: str, t: T.Type) -> Any:

@@ -27,6 +27,7 @@ SIGNATURES: dict[str, tuple[tuple[str, ...], dict[str, int], bool]] = {
     "output": (("value",), {}, True),
     "get_stackid": (("flags",), {"flags": 0}, True),
     "tail_call": (("index",), {}, True),
+    "call": (("index",), {}, True),
     "redirect": (("key", "flags"), {"flags": 0}, False),
     "push": (("value", "flags"), {"flags": 0}, False),
     "pop": (("out",), {}, False),

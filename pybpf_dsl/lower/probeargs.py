@@ -44,11 +44,11 @@ def load_register_args(g: Any, prog: Any) -> None:
     ctx = g.fn.args[0]
     kind = prog.kind.name
     if kind == "syscall":
-        inner_slot = g.alloca(T.u64, "sys.regs")
+        inner_slot = g.alloca(T.u64, "sys.regs", zero=False)
         g.probe_read(inner_slot, 8, g.b.gep(ctx, [I64(PT_REGS_OFFSETS["di"])], source_etype=I8), "kernel")
         inner = g.b.inttoptr(g.load(inner_slot, T.u64), PTR)
         for (name, t), reg in zip(params, SYSCALL_ARG_REGS):
-            tmp = g.alloca(T.u64, "sys.arg")
+            tmp = g.alloca(T.u64, "sys.arg", zero=False)
             g.probe_read(tmp, 8, g.b.gep(inner, [I64(PT_REGS_OFFSETS[reg])], source_etype=I8), "kernel")
             g.store(_convert_reg(g, g.load(tmp, T.u64), t), g.slots[name], t)
         return
@@ -83,7 +83,7 @@ def _arg_value(g: Any, ctx: ir.Value, arg: Any) -> ir.Value:
     addr = g.b.add(_reg(g, ctx, arg.reg), I64(arg.offset))
     if arg.index_reg is not None:
         addr = g.b.add(addr, g.b.mul(_reg(g, ctx, arg.index_reg), I64(arg.scale)))
-    tmp = g.alloca(t, "usdt.mem")
+    tmp = g.alloca(t, "usdt.mem", zero=False)
     g.probe_read(tmp, t.size, g.b.inttoptr(addr, PTR), "user")
     return g.convert(g.load(tmp, t), t, T.s64)
 

@@ -18,7 +18,7 @@ from typing import Any
 from .. import types as T
 from .source import ParsedFunction, fail
 
-__all__ = ["NOSTATIC", "TypedFunction", "type_function", "MapMethod"]
+__all__ = ["NOSTATIC", "TYPING", "TypedFunction", "type_function", "MapMethod"]
 
 
 class _NoStatic:
@@ -28,12 +28,51 @@ class _NoStatic:
 
 NOSTATIC: Any = _NoStatic()
 
+TYPING: list[Any] = []   # the BPF functions being typed, outermost first (finds recursion)
+
 _INT_OPS = (ast.Add, ast.Sub, ast.Mult, ast.FloorDiv, ast.Mod, ast.LShift, ast.RShift,
             ast.BitAnd, ast.BitOr, ast.BitXor)
 _OP_NAMES = {ast.Div: ("/", "use // for integer division (it truncates toward zero, like C)"),
              ast.Pow: ("**", "write the multiplication out, or use a shift for powers of two"),
              ast.MatMult: ("@", "there is no matrix product in BPF")}
 _CMP_OPS = (ast.Eq, ast.NotEq, ast.Lt, ast.LtE, ast.Gt, ast.GtE)
+_STR_HINT = ('strings exist only as literals: compare a char array with `== "text"`, '
+             'or format text in user space with print(f"...")')
+
+# What to write instead of each Python construct BPF code cannot have.
+_UNSUPPORTED = {
+    "Try": ("try/except is", "BPF has no exceptions: test return values instead (`if r < 0:`)"),
+    "TryStar": ("try/except* is", "BPF has no exceptions: test return values instead (`if r < 0:`)"),
+    "Raise": ("raise is", "BPF has no exceptions: return an error code instead"),
+    "With": ("with is", "BPF has no context managers: write the calls out"),
+    "AsyncWith": ("async with is", "BPF code is synchronous"),
+    "AsyncFor": ("async for is", "BPF code is synchronous"),
+    "FunctionDef": ("nested def is", "define it at module level and mark it @bpf_function"),
+    "AsyncFunctionDef": ("async def is", "define a plain @bpf_function at module level"),
+    "ClassDef": ("class definitions are", "define Struct types at module level, outside the probe"),
+    "Import": ("import is", "import at module level; BPF code uses the names"),
+    "ImportFrom": ("import is", "import at module level; BPF code uses the names"),
+    "Global": ("global is", "keep state in a map (e.g. an ArrayMap) instead of a global"),
+    "Nonlocal": ("nonlocal is", "keep state in a map instead"),
+    "Assert": ("assert is", "test the condition with if and return an error code"),
+    "Match": ("match is", "use if/elif/else"),
+    "Lambda": ("lambda is", "define a module-level @bpf_function"),
+    "GeneratorExp": ("generator expressions are", "write a for-in-range loop"),
+    "ListComp": ("list comprehensions are", "fill an Array[T, n] in a for-in-range loop"),
+    "SetComp": ("set comprehensions are", "use a map (HashMap) as a set"),
+    "DictComp": ("dict comprehensions are", "use a map (HashMap) and fill it in a loop"),
+    "List": ("lists are", "use an Array[T, n]"),
+    "Tuple": ("tuples are", "use a Struct, or one assignment per value"),
+    "Dict": ("dicts are", "declare a HashMap at module level"),
+    "Set": ("sets are", "declare a HashMap at module level and use it as a set"),
+    "Yield": ("yield is", "BPF programs cannot be generators: output events with a RingBuf or print()"),
+    "YieldFrom": ("yield from is", "BPF programs cannot be generators: output events with a RingBuf"),
+    "Await": ("await is", "BPF code is synchronous"),
+    "JoinedStr": ("f-strings outside print() are", "format in user space: print(f\"...\") or send a Struct"),
+    "NamedExpr": ("the := operator is", "assign on its own line first"),
+    "Starred": ("*args are", "pass each value"),
+    "Slice": ("slices are", "index one element at a time, or copy with a loop"),
+}
 
 
 @dataclass
@@ -61,6 +100,19 @@ class TypedFunction:
 
 def _is_int_type(t: Any) -> bool:
     return isinstance(t, T.IntType)
+
+
+def _leaves(stmts: list[ast.stmt]) -> bool:
+    """True when a loop body can leave its loop: a break of that loop, or a return."""
+    for st in stmts:
+        if isinstance(st, (ast.Break, ast.Return)):
+            return True
+        if isinstance(st, (ast.While, ast.For)):
+            if any(isinstance(n, ast.Return) for n in ast.walk(st)):
+                return True
+        elif any(_leaves(getattr(st, f, [])) for f in ("body", "orelse")):
+            return True
+    return False
 
 
 class Typer:
@@ -111,8 +163,10 @@ class Typer:
     def stmt(self, s: ast.stmt) -> None:
         meth = getattr(self, "s_" + type(s).__name__, None)
         if meth is None:
-            raise self.err(s, f"{type(s).__name__} statements are not supported in BPF code",
-                           "use assignments, if/while/for-in-range, calls and return")
+            subject, hint = _UNSUPPORTED.get(type(s).__name__, (
+                f"{type(s).__name__} statements are",
+                "use assignments, if/while/for-in-range, calls and return"))
+            raise self.err(s, f"{subject} not supported in BPF code", hint)
         meth(s)
 
     def s_Pass(self, s: ast.Pass) -> None:
@@ -220,6 +274,9 @@ class Typer:
         if s.orelse:
             raise self.err(s, "while ... else is not supported", "use a flag variable")
         self.cond(s.test)
+        if s.test.static not in (NOSTATIC, 0) and not _leaves(s.body):
+            raise self.err(s, "this loop never ends: BPF programs must finish",
+                           "add a bound: `for i in range(N):` with a break when done")
         self.loop_depth += 1
         self.block(s.body)
         self.loop_depth -= 1
@@ -292,8 +349,10 @@ class Typer:
         e.static = NOSTATIC
         meth = getattr(self, "e_" + type(e).__name__, None)
         if meth is None:
-            raise self.err(e, f"{type(e).__name__} expressions are not supported in BPF code",
-                           "use integer arithmetic, comparisons, calls, fields and indexing")
+            subject, hint = _UNSUPPORTED.get(type(e).__name__, (
+                f"{type(e).__name__} expressions are",
+                "use integer arithmetic, comparisons, calls, fields and indexing"))
+            raise self.err(e, f"{subject} not supported in BPF code", hint)
         meth(e)
 
     def cond(self, e: ast.expr) -> None:
@@ -337,6 +396,8 @@ class Typer:
         from ..maps import MapDecl
         self.expr(e.value)
         base = e.value
+        if isinstance(base.static, (str, bytes)):
+            raise self.err(e, "string operations are not supported in BPF code", _STR_HINT)
         if base.static is not NOSTATIC:
             if isinstance(base.static, MapDecl):
                 if e.attr not in base.static.methods():
@@ -347,7 +408,8 @@ class Typer:
             try:
                 obj = getattr(base.static, e.attr)
             except AttributeError:
-                raise self.err(e, f"{ast.unparse(base)} has no attribute {e.attr!r}") from None
+                raise self.err(e, f"{ast.unparse(base)} has no attribute {e.attr!r}",
+                               _did_you_mean(e.attr, dir(base.static))) from None
             self.set_static(e, obj)
             return
         st = base.ty
@@ -357,7 +419,7 @@ class Typer:
             f = st.field(e.attr)
             if f is None:
                 raise self.err(e, f"struct {st.name} has no field {e.attr!r}",
-                               "fields: " + ", ".join(x.name for x in st.fields[:12]))
+                               _did_you_mean(e.attr, [x.name for x in st.fields]))
             e.field = f
             ft = f.type
             space = base.ty.space if isinstance(base.ty, T.PtrType) else getattr(base, "space", "direct")
@@ -402,15 +464,21 @@ class Typer:
         if not isinstance(at, T.ArrayType):
             raise self.err(e, f"a {base.ty} cannot be indexed")
         self.expr(e.slice)
+        e.space = base.ty.space if isinstance(base.ty, T.PtrType) else getattr(base, "space", "direct")
+        flex = isinstance(at, T.FlexArrayType)
         if e.slice.static is not NOSTATIC:
             i = e.slice.static
-            if not isinstance(i, int) or not 0 <= i < at.n:
+            if not isinstance(i, int) or i < 0 or (i >= at.n and not flex):
                 raise self.err(e.slice, f"index {i!r} is out of range for {at}",
-                               f"use an index from 0 to {at.n - 1}")
+                               f"use an index from 0 to {at.n - 1}" if not flex else "use an index >= 0")
             e.slice.ty = T.u64
         elif not _is_int_type(e.slice.ty):
             raise self.err(e.slice, f"an index must be an integer, not {e.slice.ty}")
-        e.space = base.ty.space if isinstance(base.ty, T.PtrType) else getattr(base, "space", "direct")
+        elif flex and e.space != "kernel":
+            raise self.err(e.slice, f"a flexible array in {e.space} memory takes constant indexes only",
+                           "the verifier checks each constant offset; read it through a kernel pointer "
+                           "(probe reads) to index it with a variable")
+        e.unchecked = flex
         e.ty = at.elem
 
     def deref(self, e: ast.Subscript, base: ast.expr) -> None:
@@ -471,6 +539,8 @@ class Typer:
         self.expr(e.left)
         self.expr(e.right)
         l, r = e.left, e.right
+        if isinstance(l.static, (str, bytes)) or isinstance(r.static, (str, bytes)):
+            raise self.err(e, "string operations are not supported in BPF code", _STR_HINT)
         if self.is_const(l) and self.is_const(r):
             e.static = fold(e.op, l.static, r.static)
             return
@@ -545,11 +615,21 @@ class Typer:
 
     def e_Compare(self, e: ast.Compare) -> None:
         self.expr(e.left)
-        for c in e.comparators:
-            self.expr(c)
+        for op, c in zip(e.ops, e.comparators):
+            if isinstance(op, (ast.Is, ast.IsNot)) and isinstance(c, ast.Constant) and c.value is None:
+                c.ty, c.static = None, None
+            else:
+                self.expr(c)
         e.optys = []
         left = e.left
         for op, right in zip(e.ops, e.comparators):
+            if isinstance(op, (ast.Is, ast.IsNot)):
+                if right.static is not None or not isinstance(left.ty, T.PtrType):
+                    raise self.err(e, "`is` only tests a pointer against None",
+                                   "write `p is None` / `p is not None`; compare values with ==")
+                e.optys.append("none")
+                left = right
+                continue
             if not isinstance(op, _CMP_OPS):
                 raise self.err(e, f"operator {type(op).__name__} is not supported",
                                "use ==, !=, <, <=, >, >=")
@@ -612,7 +692,8 @@ class Typer:
             return
         if isinstance(target, T.PtrType) and _is_int_type(vt) and vt.bits == 64 and target.space != "direct":
             return
-        raise self.err(value, f"cannot store a {vt} where a {target} is expected")
+        raise self.err(value, f"cannot store a {vt} where a {target} is expected",
+                       _conversion_hint(vt, target))
 
     def place(self, target: ast.expr) -> None:
         """Type an assignment target that is not a plain name."""
@@ -631,6 +712,28 @@ class Typer:
                            "copy the data into a local or a map value first")
         if target.ty is None:
             raise self.err(target, f"cannot assign to {ast.unparse(target)}")
+        if isinstance(getattr(target, "field", None), T.BitField):
+            raise self.err(target, f"cannot assign to the bitfield {ast.unparse(target)}",
+                           "bitfields of kernel structs are read-only here")
+
+
+def _conversion_hint(have: Any, want: Any) -> str:
+    if isinstance(have, T.PtrType) and have.target is want:
+        return "read the value it points to: `p[0]` (or its fields)"
+    if isinstance(want, T.IntType):
+        return f"pass an integer (convert explicitly with {want}(x))"
+    if isinstance(want, T.PtrType):
+        return f"pass a pointer to {want.target}"
+    return f"pass a {want}"
+
+
+def _did_you_mean(name: str, candidates: list[str]) -> str:
+    import difflib
+    public = [c for c in candidates if not c.startswith("__") or name.startswith("__")]
+    close = difflib.get_close_matches(name, public, n=3, cutoff=0.5)
+    if close:
+        return "did you mean " + " or ".join(repr(c) for c in close) + "?"
+    return "it has: " + ", ".join(public[:12]) + (", ..." if len(public) > 12 else "")
 
 
 def fold(op: ast.operator, a: int, b: int) -> int:
@@ -642,5 +745,8 @@ def fold(op: ast.operator, a: int, b: int) -> int:
 
 def type_function(parsed: ParsedFunction, params: list[tuple[str, T.Type]], ret: T.Type | None,
                   name: str) -> TypedFunction:
-    """Run the typing pass over ``parsed``."""
-    return Typer(parsed, params, ret, name).run()
+    """Run the typing pass, then the NULL-test check, over ``parsed``."""
+    from .nullcheck import check_null_tests
+    tf = Typer(parsed, params, ret, name).run()
+    check_null_tests(tf)
+    return tf

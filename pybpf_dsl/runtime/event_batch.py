@@ -1,8 +1,10 @@
 """The bulk path of the buffer readers: many events copied out in one step.
 
 At high event rates the cost of a Python call per event dominates.  The
-readers offer two bulk paths that do no Python work per event (their loops
-are native, see :mod:`.native_loops`):
+readers offer two bulk paths that do no Python work per event (runs of equal
+records are found with memoryview comparisons, see :mod:`.record_runs`, and
+the per-event copies are native loops, see :mod:`.native_loops`, which load
+llvmlite on first use: only these bulk paths do):
 
 * ``drain()`` copies every pending record into one ``bytearray`` and returns
   an :class:`EventBatch` indexing it.  Records of equal size that follow each

@@ -264,15 +264,17 @@ class Map:
 
     # ------------------------------------------------------------ element operations
 
+    def _absent(self, err: int, call: str, doing: str) -> bool:
+        """False when ``err`` is ENOENT (no such element); raise for anything else."""
+        if err == _errno.ENOENT:
+            return False
+        raise syscall_error(call, err, f"{doing} map {self.name!r}")
+
     def lookup(self, key: Any, value: Any, flags: int = 0) -> bool:
         """Copy the value of ``key`` into ``value``; False when absent."""
         err = _elem_call(_LOOKUP, self._fdn, _address(key, self.key_size, "key"),
                          _address(value, self.value_slot_size, "value"), flags)
-        if err:
-            if err == _errno.ENOENT:
-                return False
-            raise syscall_error("BPF_MAP_LOOKUP_ELEM", err, f"looking up in map {self.name!r}")
-        return True
+        return not err or self._absent(err, "BPF_MAP_LOOKUP_ELEM", "looking up in")
 
     def update(self, key: Any, value: Any, flags: int = BPF_ANY) -> None:
         """Set ``key`` to ``value`` (flags: BPF_ANY, BPF_NOEXIST, BPF_EXIST, BPF_F_LOCK)."""
@@ -284,32 +286,19 @@ class Map:
     def delete(self, key: Any) -> bool:
         """Delete ``key``; False when it was absent."""
         err = _elem_call(_DELETE, self._fdn, _address(key, self.key_size, "key"), 0, 0)
-        if err:
-            if err == _errno.ENOENT:
-                return False
-            raise syscall_error("BPF_MAP_DELETE_ELEM", err, f"deleting from map {self.name!r}")
-        return True
+        return not err or self._absent(err, "BPF_MAP_DELETE_ELEM", "deleting from")
 
     def get_next_key(self, key: Any, next_key: Any) -> bool:
         """Write the key after ``key`` (the first key when None) into ``next_key``."""
         err = _elem_call(_NEXT, self._fdn, _address(key, self.key_size, "key"),
                          _address(next_key, self.key_size, "next key"), 0)
-        if err:
-            if err == _errno.ENOENT:
-                return False
-            raise syscall_error("BPF_MAP_GET_NEXT_KEY", err, f"iterating map {self.name!r}")
-        return True
+        return not err or self._absent(err, "BPF_MAP_GET_NEXT_KEY", "iterating")
 
     def lookup_and_delete(self, key: Any, value: Any, flags: int = 0) -> bool:
         """Copy and remove ``key`` (pop, for queues and stacks: key None); False when absent."""
         err = _elem_call(_POP, self._fdn, _address(key, self.key_size, "key"),
                          _address(value, self.value_slot_size, "value"), flags)
-        if err:
-            if err == _errno.ENOENT:
-                return False
-            raise syscall_error("BPF_MAP_LOOKUP_AND_DELETE_ELEM", err,
-                                f"popping from map {self.name!r}")
-        return True
+        return not err or self._absent(err, "BPF_MAP_LOOKUP_AND_DELETE_ELEM", "popping from")
 
     def batch(self, cmd: Cmd, keys: Any, values: Any, count: int, *, in_batch: Any = None,
               out_batch: Any = None, elem_flags: int = 0) -> tuple[int, bool]:

@@ -1,12 +1,17 @@
-"""Native inner loops of the buffer readers' bulk path, JIT-compiled with llvmlite.
+"""Native inner loops of the buffer readers' bulk paths, JIT-compiled with llvmlite.
 
 Copying millions of small records out of a ring costs about 3 ns per 8-byte
 word with strided memoryview assignments and several times that per record
 in Python, while the same loop in machine code runs at memory speed.  The
 loops are a few lines of LLVM IR compiled once per process, on first use,
-for the host (about 10 ms; llvmlite is already the DSL's code generator).
-They are called through ``ctypes.PYFUNCTYPE``, which keeps the GIL held, so
-a reader cannot be closed (its rings unmapped) by another thread mid-copy.
+for the host.  That first use loads LLVM (about 45 ms and 65 MiB of RSS), so
+only the explicit bulk paths call these loops (``read_into`` and
+``EventBatch.as_array``); the callback paths (``poll``/``consume``) and
+``drain`` itself are pure Python and never import llvmlite, keeping a
+program started from a cached compiled object small and fast to start.
+The loops are called through ``ctypes.PYFUNCTYPE``, which keeps the GIL
+held, so a reader cannot be closed (its rings unmapped) by another thread
+mid-copy.
 
 * :func:`gather` copies ``count`` chunks found every ``stride`` bytes.
 * :func:`perf_scan` / :func:`ring_scan` walk perf records / ring buffer
@@ -14,8 +19,6 @@ a reader cannot be closed (its rings unmapped) by another thread mid-copy.
   into a destination array, and stop at the first record they leave to
   Python (lost-sample, wrapped, short or busy records), at the producer
   position, or when the destination is full.
-* :func:`run_length` counts records of equal headers (the runs of
-  :class:`~pybpf_dsl.runtime.event_batch.EventBatch` and the callback loops).
 
 Memory ordering: the caller reads the producer position before a scan and
 publishes the consumer position after it returns; ring buffer headers are
@@ -28,7 +31,7 @@ import ctypes
 from functools import lru_cache
 from typing import Any, Callable
 
-__all__ = ["gather", "perf_scan", "ring_scan", "run_length", "address_of"]
+__all__ = ["gather", "perf_scan", "ring_scan", "address_of"]
 
 _IR = r"""
 declare void @llvm.memcpy.p0.p0.i64(ptr, ptr, i64, i1)
@@ -49,29 +52,6 @@ loop:
   br i1 %more, label %loop, label %done
 done:
   ret void
-}
-
-define i64 @run_length(ptr %first, i64 %stride, i64 %limit, i64 %mask) {
-entry:
-  %w0 = load i64, ptr %first, align 1
-  %want = and i64 %w0, %mask
-  br label %check
-check:
-  %k = phi i64 [ 1, %entry ], [ %k.next, %same ]
-  %more = icmp ult i64 %k, %limit
-  br i1 %more, label %body, label %done
-body:
-  %off = mul i64 %k, %stride
-  %p = getelementptr i8, ptr %first, i64 %off
-  %w = load i64, ptr %p, align 1
-  %m = and i64 %w, %mask
-  %eq = icmp eq i64 %m, %want
-  %k.next = add i64 %k, 1
-  br i1 %eq, label %same, label %done
-same:
-  br label %check
-done:
-  ret i64 %k
 }
 
 define i64 @perf_scan(ptr %data, i64 %mask, i64 %tail0, i64 %head, ptr %dst, i64 %item,
@@ -167,7 +147,6 @@ stop:
 _u64, _ptr = ctypes.c_uint64, ctypes.c_void_p
 _SIGNATURES = {
     "gather": ctypes.PYFUNCTYPE(None, _ptr, _ptr, _u64, _u64, _u64),
-    "run_length": ctypes.PYFUNCTYPE(_u64, _ptr, _u64, _u64, _u64),
     "perf_scan": ctypes.PYFUNCTYPE(_u64, _ptr, _u64, _u64, _u64, _ptr, _u64, _u64, _ptr),
     "ring_scan": ctypes.PYFUNCTYPE(_u64, _ptr, _u64, _u64, _u64, _ptr, _u64, _u64, _ptr),
 }
@@ -201,12 +180,6 @@ def gather(dst: int, src: int, stride: int, count: int, size: int) -> None:
     """Copy ``count`` chunks of ``size`` bytes, found every ``stride`` bytes from address ``src``,
     back to back to address ``dst``."""
     _fn("gather")(dst, src, stride, count, size)
-
-
-def run_length(first: int, stride: int, limit: int, mask: int) -> int:
-    """How many records from address ``first`` (at least 1, at most ``limit``) have the first
-    record's 8-byte header under ``mask``."""
-    return _fn("run_length")(first, stride, limit, mask) if limit > 1 else 1
 
 
 def _scan(name: str, data: int, mask: int, pos: int, end: int, dst: int, item: int,

@@ -22,7 +22,9 @@ one, bcc's ``Possibly lost N samples`` line is printed on stderr.
 An exception raised by a callback propagates out of :meth:`~PerfBuffer.poll`;
 the sample it was handling counts as consumed, the rest stay in the ring for
 the next call.  :meth:`PerfBuffer.drain` and :meth:`PerfBuffer.read_into`
-are the bulk paths (see :mod:`.event_batch`).
+are the bulk paths (see :mod:`.event_batch`).  The callback paths are pure
+Python (runs of equal records found by :mod:`.record_runs`) and never load
+llvmlite; only ``read_into`` and ``EventBatch.as_array`` use native loops.
 
 Memory ordering: the kernel publishes ``data_head`` after writing a record and
 reuses space once ``data_tail`` moves past it.  ``data_head`` is read before
@@ -46,7 +48,8 @@ from .cpus import online_cpus
 from .event_batch import EventBatch, output_buffer, short_event
 from .fd import FD
 from .mmap_region import MappedRegion
-from .native_loops import address_of, perf_scan, run_length
+from .native_loops import perf_scan
+from .record_runs import equal_run
 from .uapi import (PERF_ATTR_SIZE, PERF_EVENT_IOC_ENABLE, PERF_SAMPLE_RAW, PerfRecord, PerfSwConfig,
                    PerfType, ffi)
 
@@ -59,7 +62,6 @@ _SAMPLE = int(PerfRecord.SAMPLE)
 _LOST = int(PerfRecord.LOST)
 _RAW_OFFSET = 12  # perf_event_header (8) + u32 raw size
 _U32 = struct.Struct("I")
-_RUN_MASK = 0xFFFF_0000_FFFF_FFFF  # records of one run share the header's type and size (not misc)
 
 SampleCallback = Callable[[int, int, int], object]
 LostCallback = Callable[[int], object]
@@ -72,8 +74,8 @@ def _print_lost(count: int) -> None:
 class _CpuRing:
     """One CPU's perf event, its mapping and the reader's position in it."""
 
-    __slots__ = ("cpu", "fd", "region", "meta", "data", "words", "halves", "base", "size",
-                 "mask", "tail", "scratch")
+    __slots__ = ("cpu", "fd", "region", "meta", "data", "words", "halves", "headers", "base",
+                 "size", "mask", "tail", "scratch")
 
     def __init__(self, cpu: int, fd: FD, page_cnt: int) -> None:
         self.cpu = cpu
@@ -84,6 +86,7 @@ class _CpuRing:
         self.data = self.region.view[PAGE_SIZE:]
         self.words = self.data.cast("I")
         self.halves = self.data.cast("H")
+        self.headers = self.data.cast("Q")  # the 8-byte record headers (records are 8-aligned)
         self.base = self.region.addr + PAGE_SIZE
         self.size = page_cnt * PAGE_SIZE
         self.mask = self.size - 1
@@ -101,7 +104,7 @@ class _CpuRing:
         return view, ctypes.addressof(self.scratch)
 
     def close(self) -> None:
-        self.meta = self.data = self.words = self.halves = memoryview(b"")
+        self.meta = self.data = self.words = self.halves = self.headers = memoryview(b"")
         self.region.close()
         self.fd.close()
 
@@ -200,8 +203,8 @@ class PerfBuffer:
         tail = ring.tail
         if tail == head:
             return 0
-        words, halves, callback, cpu = ring.words, ring.halves, self._callback, ring.cpu
-        base, size = ring.base, ring.size
+        words, halves, headers = ring.words, ring.halves, ring.headers
+        callback, cpu, base, size = self._callback, ring.cpu, ring.base, ring.size
         mask = size - 1
         handled = 0
         try:
@@ -212,7 +215,7 @@ class PerfBuffer:
                     kind = words[off >> 2]
                     if kind == _SAMPLE:
                         # a run of equal samples goes through one tight loop
-                        count = _sample_run(words, halves, base, off, rsize,
+                        count = _sample_run(headers, off, rsize,
                                             min(head - tail, size - off) // rsize)
                         raw = words[(off >> 2) + 2]
                         first = addr = base + off + _RAW_OFFSET
@@ -226,7 +229,7 @@ class PerfBuffer:
                         continue
                     tail += rsize
                     if kind == _LOST:
-                        self._lost(ring.data[off + 16:off + 24].cast("Q")[0])
+                        self._lost(headers[(off >> 3) + 2])
                     continue
                 if not rsize:
                     raise BPFError(f"corrupt perf ring on CPU {cpu}: zero-sized record")
@@ -273,10 +276,9 @@ class PerfBuffer:
         lost_counts: list[int] = []
         if segments:
             view = memoryview(data)
-            words, halves, base = view.cast("I"), view.cast("H"), address_of(data)
             for begin, end, cpu in segments:
-                _index_records(view, words, halves, base, begin, end, cpu, runs, lost_counts)
-            del view, words, halves
+                _index_records(view, begin, end, cpu, runs, lost_counts)
+            del view
         for count in lost_counts:
             self._lost(count)
         return EventBatch(data, runs, sum(lost_counts))
@@ -385,28 +387,24 @@ class PerfBuffer:
         return f"<PerfBuffer {state} lost={self.lost}>"
 
 
-def _sample_run(words: memoryview, halves: memoryview, base: int, pos: int, rsize: int,
-                limit: int) -> int:
-    """How many samples of ``rsize`` bytes follow each other from byte ``pos`` (at most ``limit``).
-
-    ``words`` and ``halves`` view the memory at address ``base``; the next
-    record is checked here first, so a lone sample costs no native call.
-    """
-    nxt = pos + rsize
-    if limit < 2 or words[nxt >> 2] != _SAMPLE or halves[(nxt >> 1) + 3] != rsize:
-        return 1
-    return run_length(base + pos, rsize, limit, _RUN_MASK)
+def _sample_run(headers: memoryview, pos: int, rsize: int, limit: int) -> int:
+    """How many samples equal to the one at byte ``pos`` (same 8-byte header: type, misc and
+    size ``rsize``) follow each other from there, at most ``limit``; ``headers`` views the
+    records as 8-byte items."""
+    return 1 if rsize & 7 else equal_run(headers, pos >> 3, rsize >> 3, limit)
 
 
-def _index_records(view: memoryview, words: memoryview, halves: memoryview, base: int, pos: int,
-                   end: int, cpu: int, runs: list, lost_counts: list) -> None:
-    """Split one CPU's copied records (``view``, at address ``base``) into runs of equal samples."""
+def _index_records(view: memoryview, pos: int, end: int, cpu: int, runs: list,
+                   lost_counts: list) -> None:
+    """Split one CPU's copied records (bytes ``pos``..``end`` of ``view``) into runs of equal
+    samples."""
+    words, halves, headers = view.cast("I"), view.cast("H"), view.cast("Q")
     while pos < end:
         kind, rsize = words[pos >> 2], halves[(pos >> 1) + 3]
         if not rsize:
             raise BPFError(f"corrupt perf ring on CPU {cpu}: zero-sized record")
         if kind == _SAMPLE:
-            count = _sample_run(words, halves, base, pos, rsize, (end - pos) // rsize)
+            count = _sample_run(headers, pos, rsize, (end - pos) // rsize)
             runs.append((pos + _RAW_OFFSET, rsize, count, words[(pos >> 2) + 2], cpu))
             pos += count * rsize
             continue

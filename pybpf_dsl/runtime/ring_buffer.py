@@ -23,6 +23,9 @@ int stops the current poll/consume, which then returns that value; the
 record it was handling is consumed.  An exception raised by a callback
 propagates, with the same consumed-record rule.  :meth:`RingBuffer.drain` and
 :meth:`RingBuffer.read_into` are the bulk paths (see :mod:`.event_batch`).
+The callback paths are pure Python (runs of equal records found by
+:mod:`.record_runs`) and never load llvmlite; only ``read_into`` and
+``EventBatch.as_array`` use native loops.
 
 Memory ordering: ``producer_pos`` is read before the records it covers, each
 record header is read (one aligned 4-byte load) before its sample, and
@@ -42,7 +45,8 @@ from . import syscall
 from .event_batch import EventBatch, output_buffer, short_event
 from .fd import FD
 from .mmap_region import MappedRegion
-from .native_loops import ring_scan, run_length
+from .native_loops import ring_scan
+from .record_runs import equal_run
 from .uapi import BPF_RINGBUF_BUSY_BIT, BPF_RINGBUF_DISCARD_BIT, BPF_RINGBUF_HDR_SZ, MapType
 
 __all__ = ["RingBuffer", "RingCallback"]
@@ -51,7 +55,6 @@ PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
 _FLAGS = BPF_RINGBUF_BUSY_BIT | BPF_RINGBUF_DISCARD_BIT
 _LEN_MASK = ~_FLAGS & 0xFFFFFFFF
 _ROUND = BPF_RINGBUF_HDR_SZ + 7  # header + round-up to 8 bytes
-_HEADER_WORD = 0xFFFF_FFFF  # records of one run share the length-and-flags word
 
 RingCallback = Callable[[Any, int, int], object]
 
@@ -215,19 +218,13 @@ class RingBuffer:
             return 0
         n = 0
         for ring in self._rings:
-            prod = ring.producer[0]
-            pos, got = ring_scan(ring.base, ring.mask, ring.pos, prod, dst + n * item, item, cap - n)
-            n += got
-            ring.pos = pos
-            ring.consumer[0] = pos
+            n, short = _copy_ring(ring, dst, item, n, cap)
+            if short is not None:
+                if n:
+                    break
+                raise short_event(short, item)
             if n == cap:
                 break
-            if pos < prod:
-                hdr = ring.words[(pos & ring.mask) >> 2]
-                if not hdr & BPF_RINGBUF_BUSY_BIT:  # a committed sample smaller than an item
-                    if n:
-                        break
-                    raise short_event(hdr & _LEN_MASK, item)
         return n
 
     # ------------------------------------------------------------ lifetime
@@ -284,10 +281,7 @@ def _process(ring: _Ring) -> int:
                     continue
                 # a run of equal-sized committed samples goes through one tight loop
                 stride = (hdr + _ROUND) & ~7
-                count = 1
-                limit = (stop - pos) // stride
-                if limit > 1 and words[(off + stride) >> 2] == hdr:
-                    count = run_length(base + off, stride, limit, _HEADER_WORD)
+                count = equal_run(words, off >> 2, stride >> 2, (stop - pos) // stride)
                 first = addr = base + off + BPF_RINGBUF_HDR_SZ
                 stop_value = 0
                 try:
@@ -309,6 +303,29 @@ def _process(ring: _Ring) -> int:
         consumer[0] = pos
 
 
+def _copy_ring(ring: _Ring, dst: int, item: int, n: int, cap: int) -> tuple[int, int | None]:
+    """Copy one ring's committed samples into items ``n``.. of ``dst``: the new ``n``, and the
+    size of a committed sample smaller than an item where the copy stopped (else None)."""
+    prod = ring.producer[0]
+    pos = ring.pos
+    try:
+        while n < cap and pos < prod:
+            pos, got = ring_scan(ring.base, ring.mask, pos, prod, dst + n * item, item, cap - n)
+            n += got
+            if n == cap or pos >= prod:
+                break
+            hdr = ring.words[(pos & ring.mask) >> 2]
+            if hdr & BPF_RINGBUF_BUSY_BIT:  # still being written: the next call reads it
+                break
+            if not hdr & BPF_RINGBUF_DISCARD_BIT and hdr & _LEN_MASK < item:
+                return n, hdr & _LEN_MASK
+            # committed or discarded after the scan saw it busy: scan on from it
+    finally:
+        ring.pos = pos
+        ring.consumer[0] = pos
+    return n, None
+
+
 def _as_int(value: object) -> int:
     """bcc's rule for a callback's return value: an int, anything else counts as 0."""
     try:
@@ -319,7 +336,7 @@ def _as_int(value: object) -> int:
 
 def _index_ring(ring: _Ring, pos: int, prod: int) -> tuple[list[tuple[int, int, int, int]], int]:
     """Runs ``(pos, stride, count, size)`` of committed samples from ``pos``, and where they end."""
-    words, mask, base = ring.words, ring.mask, ring.base
+    words, mask = ring.words, ring.mask
     runs: list[tuple[int, int, int, int]] = []
     while pos < prod:
         off = pos & mask
@@ -331,10 +348,7 @@ def _index_ring(ring: _Ring, pos: int, prod: int) -> tuple[list[tuple[int, int, 
         if hdr & BPF_RINGBUF_DISCARD_BIT:
             pos += stride
             continue
-        count = 1
-        limit = (prod - pos) // stride
-        if limit > 1 and words[(off + stride) >> 2] == hdr:
-            count = run_length(base + off, stride, limit, _HEADER_WORD)
+        count = equal_run(words, off >> 2, stride >> 2, (prod - pos) // stride)
         runs.append((pos, stride, count, length))
         pos += count * stride
     return runs, pos

@@ -22,7 +22,7 @@ __all__ = [
     "map_lookup_and_delete", "map_freeze", "map_batch", "prog_load", "obj_pin", "obj_get",
     "prog_attach", "prog_detach", "prog_test_run", "iter_ids", "fd_by_id", "obj_info",
     "raw_tracepoint_open", "btf_load", "link_create", "link_detach", "iter_create",
-    "perf_event_open", "ioctl", "TestRunResult",
+    "perf_event_open", "ioctl", "enable_stats", "TestRunResult",
 ]
 
 def _addr(buf) -> int:
@@ -380,6 +380,13 @@ def obj_info(fd: int, kind: str, info=None):
     attr.info = _addr(info)
     bpf(Cmd.OBJ_GET_INFO_BY_FD, attr)
     return info
+
+
+def enable_stats(stats_type: int = 0) -> FD:
+    """BPF_ENABLE_STATS (0: BPF_STATS_RUN_TIME): programs' run_time_ns/run_cnt count while the FD is open."""
+    attr = ffi.new("struct enable_stats_attr *")
+    attr.type = stats_type
+    return FD(bpf(Cmd.ENABLE_STATS, attr, "enabling BPF run-time statistics"), "stats")
 
 
 # ---------------------------------------------------------------- attach

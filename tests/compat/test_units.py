@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import struct
 
 import pytest
 from hypothesis import given, settings, strategies as st
@@ -200,3 +201,55 @@ def test_kconfig_renders_like_autoconf_h(config):
         elif v != "n":
             expect[k] = v
     assert defines == expect
+
+
+# bcc's disassembler notation for a few opcodes: {dst}, {src}, {imm} decimal, {hex} unsigned
+# hex immediate, {off} and {sim} signed with a sign, {to} the jump target (index + off + 1).
+_NOTATION = {
+    0x07: "{dst} += {imm}", 0x0f: "{dst} += {src}", 0x04: "{dst} += {imm}", 0x17: "{dst} -= {imm}",
+    0x47: "{dst} |= {hex}", 0x57: "{dst} &= {hex}", 0xa7: "{dst} ^= {hex}", 0x5f: "{dst} &= {src}",
+    0xb7: "{dst} = {imm}", 0xbf: "{dst} = {src}", 0xc7: "{dst} s>>= {imm}", 0x87: "{dst} = ~ (u64){dst}",
+    0x84: "{dst} = ~ (u32){dst}", 0x95: "exit", 0x05: "goto {off} <{to}>",
+    0x15: "if {dst} == {imm} goto pc{off} <{to}>", 0x5d: "if {dst} != {src} goto pc{off} <{to}>",
+    0xa5: "if {dst} < {imm} goto pc{off} <{to}>", 0xcd: "if {dst} s< {src} goto pc{off} <{to}>",
+    0x61: "{dst} = *(u32*)({src} {off})", 0x79: "{dst} = *(u64*)({src} {off})",
+    0x62: "*(u32*)({dst} {off}) = {imm}", 0x7b: "*(u64*)({dst} {off}) = {src}",
+    0x20: "r0 = *(u32*)skb[{imm}]", 0x50: "r0 = *(u8*)skb[{src} {sim}]",
+}
+
+
+@given(st.sampled_from(sorted(_NOTATION)), st.integers(0, 10), st.integers(0, 10),
+       st.integers(-2**15, 2**15 - 1), st.integers(-2**31, 2**31 - 1))
+def test_disassembly_notation_is_bccs(op, dst, src, off, imm):
+    from compat_c.disasm import disassemble
+    insn = struct.pack("<BBhi", op, dst | src << 4, off, imm)
+    want = _NOTATION[op].format(dst=f"r{dst}", src=f"r{src}", imm=imm, hex=f"0x{imm & 0xFFFFFFFF:x}",
+                                off=f"{off:+d}", sim=f"{imm:+d}", to=off + 1)
+    assert disassemble("p", insn).splitlines() == ["Disassemble of BPF program p:", f"   0: ({op:02x}) {want}"]
+
+
+def test_disassembly_of_calls_and_wide_loads():
+    from compat_c.disasm import disassemble
+    insns = (struct.pack("<BBhi", 0x18, 1 | 1 << 4, 0, 7) + struct.pack("<BBhi", 0, 0, 0, 0)
+             + struct.pack("<BBhi", 0x18, 2, 0, -1) + struct.pack("<BBhi", 0, 0, 0, 0x12)
+             + struct.pack("<BBhi", 0x85, 0, 0, 1) + struct.pack("<BBhi", 0x85, 1 << 4, 0, -3))
+    assert disassemble("p", insns, {0: "counts"}).splitlines()[1:] == [
+        "   0: (18) r1 = map[counts]", "   2: (18) r2 = 0x12ffffffff",
+        "   4: (85) call bpf_map_lookup_elem#1", "   5: (85) call pc-3"]
+
+
+def test_syscall_table_names_every_syscall_of_this_kernel():
+    """Every syscalls:sys_enter_* event of the running kernel has a name in the shipped table."""
+    import os
+
+    from compat_c.syscall_table import SYSCALLS
+    from pybpf_dsl.runtime.tracefs import tracefs_root
+    events = os.path.join(tracefs_root(), "events", "syscalls")
+    if not os.path.isdir(events):
+        pytest.skip("this kernel has no syscall tracepoints (CONFIG_FTRACE_SYSCALLS)")
+    # the kernel's function names where they differ from the syscall's
+    alias = {"newfstat": "fstat", "newstat": "stat", "newlstat": "lstat", "newuname": "uname",
+             "sendfile64": "sendfile", "umount": "umount2"}
+    kernel = {alias.get(e[len("sys_enter_"):], e[len("sys_enter_"):]) for e in os.listdir(events)
+              if e.startswith("sys_enter_")}
+    assert kernel - set(SYSCALLS.values()) == set()

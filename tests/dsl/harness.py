@@ -25,13 +25,13 @@ from pybpf_dsl.runtime.loader import load_object
 
 _TEMPLATE = '''\
 from pybpf_dsl.types import Struct, Ptr, u64
-from pybpf_dsl.decorators import syscall_prog
+from pybpf_dsl.decorators import raw_tracepoint, syscall_prog
 
 class Ctx(Struct):
 {fields}
     out: u64
 
-@syscall_prog
+{decorator}
 def entry(ctx: Ptr[Ctx]) -> int:
     {store}
     return 0
@@ -40,17 +40,23 @@ def entry(ctx: Ptr[Ctx]) -> int:
 _DIR = tempfile.mkdtemp(prefix="pybpf_dsl_harness_")
 
 
-def entry_program(fn: Any) -> Any:
-    """A SYSCALL ProgramDef calling ``fn`` with its arguments taken from the context."""
+def entry_program(fn: Any, raw_tp: bool = False) -> Any:
+    """A ProgramDef calling ``fn`` with its arguments taken from the context.
+
+    By default a SYSCALL program storing the result in the context's last
+    slot; with ``raw_tp`` a raw tracepoint returning it (BPF_PROG_TEST_RUN
+    gives its low 32 bits: for maps sleepable programs cannot use).
+    """
     params, ret = fn.signature()
     names = [f"a{i}" for i in range(len(params))]
     fields = "\n".join(f"    {n}: u64" for n in names) or "    pad: u64"
     call = f"FN({', '.join('ctx.' + n for n in names)})"
-    store = f"ctx.out = {call}" if ret is not None else call
-    path = os.path.join(_DIR, f"entry_{fn.name}_{id(fn):x}.py")
+    store = f"return {call}" if raw_tp else f"ctx.out = {call}" if ret is not None else call
+    decorator = '@raw_tracepoint("sys_enter")' if raw_tp else "@syscall_prog"
+    path = os.path.join(_DIR, f"entry_{fn.name}_{id(fn):x}_{int(raw_tp)}.py")
     with open(path, "w") as f:
-        f.write(_TEMPLATE.format(fields=fields, store=store))
-    spec = importlib.util.spec_from_file_location(f"_entry_{id(fn):x}", path)
+        f.write(_TEMPLATE.format(fields=fields, store=store, decorator=decorator))
+    spec = importlib.util.spec_from_file_location(f"_entry_{id(fn):x}_{int(raw_tp)}", path)
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     mod.FN = fn

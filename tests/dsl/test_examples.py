@@ -21,6 +21,7 @@ EXPECT = {
     "fentry_unlink.py": ["compiled:", "on_file_open"],
     "iter_tasks.py": ["python"],
     "packet_programs.py": ["xdp udp -> 1  tcp -> 2", "keeps 64 bytes", "tc -> 0  cgroup_skb -> 1"],
+    "print_opens.py": ["opens /etc/hostname flags=0x"],
 }
 
 

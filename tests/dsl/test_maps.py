@@ -10,7 +10,7 @@ from pybpf_dsl.decorators import bpf_function, raw_tracepoint
 from pybpf_dsl.lower import compile_programs
 from pybpf_dsl.maps import ArrayMap, BloomFilter, HashMap, Histogram, LruHash, PerCpuArray, Queue, Stack
 from pybpf_dsl.runtime.loader import load_object
-from pybpf_dsl.types import Ptr, Struct, s64, u8, u16, u32, u64
+from pybpf_dsl.types import Ptr, Struct, s8, s16, s64, u8, u16, u32, u64
 
 from .harness import entry_program
 
@@ -112,6 +112,31 @@ def queue_op(op: u8, k: u32, v: u64) -> s64:
     return r * 10000000000 + out
 
 
+narrow = HashMap[s8, s16](max_entries=8)
+wide_keys = HashMap[u64, u8](max_entries=8)
+
+
+@bpf_function
+def narrow_op(op: u8, k: u32, v: u64) -> s64:
+    nk = s8(k) - 6
+    wk = u64(k) << 60 | 5
+    if op == 0:
+        narrow[nk] = v
+    elif op == 1:
+        narrow[nk] += v                  # 16-bit values: a plain read-modify-write
+    elif op == 2:
+        return narrow[nk]
+    elif op == 3:
+        wide_keys[wk] = v
+    elif op == 4:
+        wide_keys[wk] -= v
+    elif op == 5:
+        return wide_keys[wk]
+    else:
+        return wide_keys.delete(wk) + narrow.delete(nk)
+    return 0
+
+
 @bpf_function
 def misc_op(op: u8, k: u32, v: u64) -> s64:
     hist.record(v)
@@ -191,6 +216,19 @@ def test_hash_map_matches_model(runner):
         for op, k, v in ops:
             assert runner(op, k, v) == hash_op(op, k, v), (op, k, v)
         assert _kernel_items(runner, counts) == _model_items(counts)
+    check()
+
+
+@pytest.mark.parametrize("runner", [narrow_op], indirect=True)
+def test_narrow_keys_and_values_match_model(runner):
+    @settings(max_examples=30, deadline=None)
+    @given(st.lists(st.tuples(st.integers(0, 6), st.integers(0, 11), st.integers(0, 2**64 - 1)), max_size=40))
+    def check(ops):
+        _reset(runner, narrow, wide_keys)
+        for op, k, v in ops:
+            assert runner(op, k, v) == narrow_op(op, k, v), (op, k, v)
+        assert _kernel_items(runner, narrow) == _model_items(narrow)
+        assert _kernel_items(runner, wide_keys) == _model_items(wide_keys)
     check()
 
 

@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pybpf_dsl.errors import ObjectFormatError
-from pybpf_dsl.runtime.elfobj import ElfObject
+from pybpf_dsl.runtime.elfobj import SHT_REL, SHT_RELA, SHT_SYMTAB, ElfObject
 
 BPF_SOURCE = r"""
 #define SEC(n) __attribute__((section(n), used))
@@ -96,9 +96,9 @@ def test_malformed_input_is_an_object_format_error(bpf_cc, data):
         elf = ElfObject(bytes(blob), "fuzz")
         for sec in elf.sections:
             elf.data(sec)
-            if sec.type == 2:
+            if sec.type == SHT_SYMTAB:
                 elf.symbols(sec)
-            elif sec.type in (4, 9):
+            elif sec.type in (SHT_REL, SHT_RELA):
                 elf.relocations(sec)
     except ObjectFormatError:
         pass

@@ -376,10 +376,13 @@ TestBloom.settings = SETTINGS
 class BatchMachine(RuleBasedStateMachine):
     """Batch update/delete/lookup on one map equal the same operations one by one on another."""
 
-    @initialize(mtype=st.sampled_from([MapType.HASH, MapType.LRU_HASH, MapType.PERCPU_HASH]))
-    def create(self, mtype):
+    @initialize(mtype=st.sampled_from([MapType.HASH, MapType.LRU_HASH, MapType.PERCPU_HASH]),
+                chunk=st.sampled_from([1, 2, 5, 64]))
+    def create(self, mtype, chunk):
         self.maps = [Map.create(MapSpec("prop_batch", mtype, 4, 8, 64)) for _ in range(2)]
         self.batched, self.single = (table_for(m) for m in self.maps)
+        # Small chunks: many batch calls, the prefetch thread, ENOSPC on shared hash buckets.
+        self.batched.batch_chunk = chunk
         self.percpu = mtype == MapType.PERCPU_HASH
 
     def teardown(self):
@@ -419,6 +422,8 @@ class BatchMachine(RuleBasedStateMachine):
             if len(self.batched) else []
         b = sorted((k.value, norm(self.single[k])) for k in self.single)
         assert a == b
+        assert len(self.batched) == len(b) and sorted(k.value for k in self.batched.keys()) == \
+            [k for k, _ in b]
 
 
 TestBatch = BatchMachine.TestCase

@@ -12,6 +12,8 @@ import ctypes
 import os
 import select
 import struct
+import subprocess
+import sys
 import time
 
 import pytest
@@ -21,7 +23,7 @@ from hypothesis import strategies as st
 from buffer_producers import (counter_map, expected, read_payload, ringbuf, ringbuf_producer, run,
                               tracepoint_seq_producer)
 from pybpf_dsl.errors import BPFError
-from pybpf_dsl.runtime import syscall
+from pybpf_dsl.runtime import ring_buffer, syscall
 from pybpf_dsl.runtime.event_poller import EventPoller
 from pybpf_dsl.runtime.ring_buffer import PAGE_SIZE, RingBuffer, _index_ring, _process, _Ring
 from pybpf_dsl.runtime.uapi import MapType
@@ -272,6 +274,51 @@ def test_event_poller_ring_buffer(rb_maps):
     assert got == [8] * 5
 
 
+_NO_LLVM_SCRIPT = """
+import ctypes, sys
+from buffer_producers import counter_map, ringbuf, ringbuf_producer, run
+from pybpf_dsl.runtime.event_poller import EventPoller
+from pybpf_dsl.runtime.ring_buffer import RingBuffer
+seen = []
+with ringbuf(4096) as rb, counter_map() as counter, \\
+        ringbuf_producer(rb.fileno(), counter.fileno(), 40) as prog, \\
+        ringbuf_producer(rb.fileno(), counter.fileno(), 40, "discard_odd") as odd:
+    # 48-byte records in a one-page ring: some cross its end
+    with RingBuffer() as r:
+        r.add(rb.fileno(), lambda ctx, data, size: seen.append(size))
+        run(prog, 50)
+        assert r.poll(1000) == 50
+        run(prog, 70)
+        assert r.consume() == 70
+        run(odd, 6)
+        assert len(r.drain()) == 3
+    with EventPoller() as poller:  # what the bcc-style front ends call
+        poller.ring_buffer().add(rb.fileno(), lambda *a: seen.append(0))
+        run(prog, 10)
+        assert poller.ring_buffer_poll(1000) == 10
+        run(odd, 4)
+        assert poller.ring_buffer_consume() == 2
+    assert len(seen) == 132
+    loaded = sorted(m for m in sys.modules if m.startswith("llvmlite"))
+    assert not loaded, f"the callback path imported {loaded}"
+    with RingBuffer() as r:  # the bulk path loads it: the check works
+        r.add(rb.fileno(), print)
+        run(prog, 4)
+        assert r.read_into((ctypes.c_uint64 * 8)()) == 4
+    assert "llvmlite.binding" in sys.modules
+print("ok")
+"""
+
+
+def test_callback_paths_never_import_llvmlite():
+    """poll/consume (and drain) stay pure Python: a program started from a cached object never
+    loads LLVM (~45 ms, ~65 MiB) by reading events; read_into may."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    out = subprocess.run([sys.executable, "-c", _NO_LLVM_SCRIPT], cwd=here, capture_output=True,
+                         text=True, timeout=60, env={**os.environ, "PYTHONPATH": here})
+    assert out.returncode == 0 and out.stdout == "ok\n", out.stderr
+
+
 # ---------------------------------------------------------------- synthetic rings (parser model)
 
 class _Dummy:
@@ -356,3 +403,27 @@ def test_parser_matches_model(records, start):
     assert stop == end
     flat = [(pos + k * stride, size) for pos, stride, count, size in runs for k in range(count)]
     assert [bytes(ring.data[(p & (PAGE_SIZE - 1)) + 8:][:n]) for p, n in flat] == want
+
+
+@pytest.mark.parametrize("becomes", ["committed", "discarded"])
+def test_read_into_rescans_a_sample_finished_after_the_scan_saw_it_busy(monkeypatch, becomes):
+    payloads = [struct.pack("<3Q", seq, 0, 0) for seq in (1, 2, 3)]
+    ring, keep = _synthetic([("committed", payloads[0]), ("busy", payloads[1]),
+                             ("committed", payloads[2])], 0)
+    real_scan = ring_buffer.ring_scan
+
+    def scan_then_finish(*args):
+        pos, got = real_scan(*args)
+        word = (pos & ring.mask) >> 2
+        if ring.words[word] & (1 << 31):  # the producer finishes just after the scan looked
+            ring.words[word] = 24 | (1 << 30 if becomes == "discarded" else 0)
+        return pos, got
+
+    monkeypatch.setattr(ring_buffer, "ring_scan", scan_then_finish)
+    r = RingBuffer()
+    r._rings = [ring]
+    out = (Event * 4)()
+    n = r.read_into(out)
+    assert [e.seq for e in out[:n]] == ([1, 2, 3] if becomes == "committed" else [1, 3])
+    assert ring.consumer[0] == ring.pos == ring.producer[0]
+    r.close()

@@ -431,8 +431,11 @@ struct bpf_stacktrace_buildid { struct bpf_stack_build_id trace[127]; };
 #define BPF_ITER(target) int bpf_iter__##target(struct bpf_iter__##target *ctx)
 
 /* ------------------------------------------------------------ printing and misc */
+/* The format also rides in a ".bcc.printk" constant: compat_c.irpass checks it as
+ * the kernel will (conversions, one %s before Linux 5.13) and removes it. */
 #define bpf_trace_printk(fmt, ...)                                                   \
-  ({ char ____fmt[] = fmt; __bcc_trace_printk(____fmt, sizeof(____fmt), ##__VA_ARGS__); })
+  ({ static const char __bcc_printk_fmt[] __attribute__((section(".bcc.printk"), used)) = fmt; \
+     char ____fmt[] = fmt; __bcc_trace_printk(____fmt, sizeof(____fmt), ##__VA_ARGS__); })
 #define BPF_LICENSE_DEFAULT GPL
 
 static __always_inline u64 bpf_log2(u64 v) {

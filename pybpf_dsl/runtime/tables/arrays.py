@@ -7,6 +7,7 @@ import os
 from typing import Any, Iterator
 
 from .base import TableBase
+from .elements import to_ctype
 
 __all__ = ["ArrayBase", "Array", "CgroupArray"]
 
@@ -15,12 +16,9 @@ class ArrayBase(TableBase):
     """Common behaviour of array maps: ``len`` is max_entries, int and negative indices."""
 
     def _key(self, key: Any) -> Any:
-        if isinstance(key, int):
-            if key < 0:
-                key += self.max_entries
-            key = self.Key(key)
-        elif isinstance(key, (bytes, bytearray)):
-            key = self.Key.from_buffer_copy(key)
+        if isinstance(key, int) and key < 0:
+            key += self.max_entries
+        key = to_ctype(self.Key, key)
         if not isinstance(key, ct._SimpleCData):
             raise IndexError("Array index must be an integer type")
         if not 0 <= key.value < self.max_entries:

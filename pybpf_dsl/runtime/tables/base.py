@@ -21,8 +21,8 @@ from ..maps import Map
 from ..syscall import ELEM_ATTR_SIZE, SYS_BPF, last_errno, pack_elem_attr, raw_elem_call
 from ..table_text import format_value, scan_value
 from ..uapi import Cmd, MapType
-from .batch import BatchReader, BatchUnsupported, delete_batch, write_batch
-from .elements import batch_element, default_ctype
+from .batch import CHUNK, BatchReader, BatchUnsupported, delete_batch, write_batch
+from .elements import batch_decoder, default_ctype, to_ctype
 
 __all__ = ["TableCore", "TableBase", "HashTable", "LruHash"]
 
@@ -68,11 +68,7 @@ class TableCore:
     fileno = get_fd
 
     def _leaf(self, leaf: Any) -> Any:
-        if isinstance(leaf, int):
-            return self.Leaf(leaf)
-        if isinstance(leaf, (bytes, bytearray)):
-            return self.Leaf.from_buffer_copy(leaf)
-        return leaf
+        return to_ctype(self.Leaf, leaf)
 
     def leaf_sprintf(self, leaf: Any) -> bytes:
         """The leaf in bcc's printed form (``b"{ 0x1 \\"comm\\" }"``)."""
@@ -96,7 +92,10 @@ class TableBase(TableCore, MutableMapping):
     Missing keys raise KeyError; a failed update raises
     :class:`~pybpf_dsl.errors.SyscallError` (:class:`~pybpf_dsl.errors.MapFullError`
     when the map is full).  Ints (and bytes) are accepted for keys and leaves.
+    ``batch_chunk`` is how many entries one batch syscall asks for.
     """
+
+    batch_chunk: int = CHUNK
 
     def __init__(self, map: Map, key_type: Any = None, leaf_type: Any = None,
                  name: str = "", owner: Any = None) -> None:
@@ -106,8 +105,8 @@ class TableBase(TableCore, MutableMapping):
         self._no_batch: set[Cmd] = set() if map.type in _BATCH_TYPES else set(Cmd)
         # Whether an int key/leaf is just Key(i)/Leaf(i) (no override): the hot paths inline it.
         cls = type(self)
-        self._int_key = cls._key is TableBase._key
-        self._int_leaf = cls._leaf is TableCore._leaf
+        self._plain_int_key = cls._key is TableBase._key
+        self._plain_int_leaf = cls._leaf is TableCore._leaf
 
     @staticmethod
     def _default_key(map: Map) -> Any:
@@ -115,11 +114,7 @@ class TableBase(TableCore, MutableMapping):
 
     # -- conversions
     def _key(self, key: Any) -> Any:
-        if isinstance(key, int):
-            return self.Key(key)
-        if isinstance(key, (bytes, bytearray)):
-            return self.Key.from_buffer_copy(key)
-        return key
+        return to_ctype(self.Key, key)
 
     def key_sprintf(self, key: Any) -> bytes:
         """The key in bcc's printed form."""
@@ -132,7 +127,7 @@ class TableBase(TableCore, MutableMapping):
     # -- single elements: the per-entry hot paths make the bpf() call inline
     def __getitem__(self, key: Any) -> Any:
         if type(key) is not self.Key:
-            key = self.Key(key) if type(key) is int and self._int_key else self._key(key)
+            key = self.Key(key) if type(key) is int and self._plain_int_key else self._key(key)
         leaf = self.Leaf()
         if raw_elem_call(SYS_BPF, _LOOKUP, pack_elem_attr(self.map_fd, 0, _addressof(key),
                                                           _addressof(leaf), 0), ELEM_ATTR_SIZE) < 0:
@@ -144,9 +139,9 @@ class TableBase(TableCore, MutableMapping):
 
     def __setitem__(self, key: Any, leaf: Any) -> None:
         if type(key) is not self.Key:
-            key = self.Key(key) if type(key) is int and self._int_key else self._key(key)
+            key = self.Key(key) if type(key) is int and self._plain_int_key else self._key(key)
         if type(leaf) is not self.Leaf:
-            leaf = self.Leaf(leaf) if type(leaf) is int and self._int_leaf else self._leaf(leaf)
+            leaf = self.Leaf(leaf) if type(leaf) is int and self._plain_int_leaf else self._leaf(leaf)
         if raw_elem_call(SYS_BPF, _UPDATE, pack_elem_attr(self.map_fd, 0, _addressof(key),
                                                           _addressof(leaf), 0), ELEM_ATTR_SIZE) < 0:
             raise syscall_error("BPF_MAP_UPDATE_ELEM", last_errno(),
@@ -220,9 +215,9 @@ class TableBase(TableCore, MutableMapping):
         if keys:
             self._update_batch(keys, (self.Leaf * len(keys))())
 
-    def _chunk_values(self, varr: Any, n: int) -> list:
-        """The leaves of the first ``n`` entries of a batch chunk."""
-        return varr[:n]
+    def _leaves(self, raw: list) -> list:
+        """Leaves as read from the kernel -> as this table presents them."""
+        return raw
 
     def _read(self, cmd: Cmd, want: str) -> list | None:
         """Every entry through batch ``cmd``, as a list of ``want``; None if unsupported.
@@ -232,19 +227,21 @@ class TableBase(TableCore, MutableMapping):
         """
         if cmd in self._no_batch:
             return None
-        reader = BatchReader(self.map, cmd, batch_element(self.Key), batch_element(self.Leaf))
-        values = self._chunk_values
+        key_t, keys_of = batch_decoder(self.Key)
+        leaf_t, leaves_of = batch_decoder(self.Leaf)
+        reader = BatchReader(self.map, cmd, key_t, leaf_t, chunk=self.batch_chunk)
+        leaves = self._leaves
         gc_was_on = gc.isenabled()
         gc.disable()
         try:
             out: list = []
             for karr, varr, n, _ in reader:
                 if want == _ITEMS:
-                    out += zip(karr[:n], values(varr, n))
+                    out += zip(keys_of(karr, n), leaves(leaves_of(varr, n)))
                 elif want == _KEYS:
-                    out += karr[:n]
+                    out += keys_of(karr, n)
                 else:
-                    out += values(varr, n)
+                    out += leaves(leaves_of(varr, n))
             return out
         except BatchUnsupported:
             self._no_batch.add(cmd)
@@ -258,7 +255,8 @@ class TableBase(TableCore, MutableMapping):
         if cmd in self._no_batch:
             return None
         try:
-            return sum(c.count for c in BatchReader(self.map, cmd, self.Key, self.Leaf, reuse=True))
+            return sum(c.count for c in BatchReader(self.map, cmd, self.Key, self.Leaf, reuse=True,
+                                                    chunk=self.batch_chunk))
         except BatchUnsupported:
             self._no_batch.add(cmd)
             return None

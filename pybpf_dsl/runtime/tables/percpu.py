@@ -56,8 +56,8 @@ class PerCpu:
     def _reduced(self, vals: Any) -> Any:
         return reduce(self.reducer, vals) if self.reducer else vals
 
-    def _chunk_values(self, varr: Any, n: int) -> list:
-        return list(map(self._reduced, map(self._to_values, varr[:n])))
+    def _leaves(self, raw: list) -> list:
+        return list(map(self._reduced, map(self._to_values, raw)))
 
     def _leaf(self, leaf: Any) -> Any:
         if isinstance(leaf, ct.Array) and not isinstance(leaf, self.Leaf) and len(leaf) == self.total_cpu:
