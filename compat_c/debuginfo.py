@@ -23,6 +23,7 @@ __all__ = ["DebugInfo", "parse_fields"]
 
 _RECORD = re.compile(r"^(?:distinct )?!(\w*)\((.*)\)\s*$")
 _TUPLE = re.compile(r"^!\d+ = (?:distinct )?!\{(.*)\}\s*$")
+_TAG = re.compile(r'^!\{!"btf_decl_tag", !"((?:[^"\\]|\\.)*)"\}')
 
 
 def parse_fields(text: str) -> dict[str, str]:
@@ -99,6 +100,18 @@ class DebugInfo:
 
     def field(self, ref: int | None, key: str) -> str | None:
         return self.record(ref)[1].get(key)
+
+    def tags(self, ref: int | None) -> list[str]:
+        """The ``btf_decl_tag`` strings of the type or declaration ``!ref``."""
+        annotations = _ref(self.field(ref, "annotations"))
+        if annotations is None:
+            return []
+        out = []
+        for item in self._tuple(annotations):
+            m = _TAG.match(self._lines.get(item, "")) if item is not None else None
+            if m:
+                out.append(m.group(1))
+        return out
 
     def variable(self, ref: int) -> tuple[str, int | None]:
         """``(name, type ref)`` of a DILocalVariable or DIGlobalVariable."""

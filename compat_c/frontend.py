@@ -127,17 +127,36 @@ def _compile(prelude: Prelude, unit: str, cflags: list[str], text: str, filename
     """clang's IR for ``unit``: with only the kernel types it names, else with all of them."""
     from .typeselect import wanted_names
 
+    from .packet import uses_packets
+
+    packets = uses_packets(unit)
+    if packets:  # packet header fields are lowered before clang optimizes them
+        cflags = [*cflags, "-Xclang", "-disable-llvm-passes"]
     types = prelude.types_for(wanted_names(unit) | wanted_names(" ".join(cflags)))
     ir, stderr = _clang(prelude, prelude.flags(), types + unit, cflags, warm=True)
-    if ir is not None:
-        return ir
-    if not _MAYBE_MISSING_TYPE.search(stderr):
-        raise _compile_error(stderr, text, filename)
-    prelude.ensure_pch()  # a type the selection missed, or an error of the program's own
-    ir, stderr = _clang(prelude, prelude.pch_flags(), unit, cflags, warm=False)
     if ir is None:
-        raise _compile_error(stderr, text, filename)
-    return ir
+        if not _MAYBE_MISSING_TYPE.search(stderr):
+            raise _compile_error(stderr, text, filename)
+        prelude.ensure_pch()  # a type the selection missed, or an error of the program's own
+        ir, stderr = _clang(prelude, prelude.pch_flags(), unit, cflags, warm=False)
+        if ir is None:
+            raise _compile_error(stderr, text, filename)
+    return _optimize_packets(prelude, ir, text, filename) if packets else ir
+
+
+def _optimize_packets(prelude: Prelude, ir: str, text: str, filename: str) -> str:
+    """Lower packet header accesses in unoptimized ``ir``, then run clang's -O2 pipeline on it."""
+    from .packet import lower
+
+    _remember(text, filename)
+    lowered = lower(ir)
+    proc = prelude.compiler.run(["-target", "bpfel", "-O2", "-S", "-emit-llvm", "-x", "ir", "-", "-o", "-"],
+                                lowered.encode())
+    if proc.returncode != 0:
+        first = proc.stderr.decode(errors="replace").strip().splitlines()[:1] or ["clang failed"]
+        raise CompileError(f"internal error: the lowered packet accesses are invalid: {first[0]}",
+                           hint="please report this with the program")
+    return proc.stdout.decode()
 
 
 def _clang(prelude: Prelude, flags: list[str], unit: str, cflags: list[str],

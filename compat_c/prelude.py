@@ -37,7 +37,7 @@ INCLUDE_DIR = Path(__file__).with_name("include")
 _PKG = Path(__file__).parent
 # What the prelude is generated from; the object cache also depends on the rest.
 _PRELUDE_FILES = ("kdefs.py", "vmlinux.py", "helper_table.py", "prelude.py", "typeselect.py")
-_PIPELINE_FILES = ("irpass.py", "frontend.py", "debuginfo.py", "tpstruct.py", "gpl_helpers.py")
+_PIPELINE_FILES = ("irpass.py", "frontend.py", "debuginfo.py", "tpstruct.py", "gpl_helpers.py", "packet.py")
 
 _COMMENT = re.compile(r"/\*.*?\*/|//[^\n]*", re.S)
 

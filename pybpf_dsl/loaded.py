@@ -20,11 +20,12 @@ from typing import Any, Iterator
 
 from .errors import BPFError
 from .maps import MapDecl, PerfBuf
+from .runtime.closing import Closing
 
 __all__ = ["load", "LoadedProgram"]
 
 
-class LoadedProgram:
+class LoadedProgram(Closing):
     """Programs and maps in the kernel, with bcc's table and buffer API.
 
     ``prog["name"]`` is the bcc table of map ``name``; ``prog.programs`` the
@@ -265,12 +266,6 @@ class LoadedProgram:
             self.ring_buffer.close()
             self.ring_buffer = None
         self.collection.close()
-
-    def __enter__(self) -> "LoadedProgram":
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         return (f"<LoadedProgram programs={list(self.programs)} maps={list(self.collection.maps)} "

@@ -86,7 +86,7 @@ class Helper:
 
     # -- code generation -----------------------------------------------------------
     def gen_call(self, g: Any, e: ast.Call) -> Any:
-        from ..lower.codegen import I32, I64, PTR, reg_type
+        from ..lower.codegen import I32, I64, PTR
         args = []
         for a, kind in zip(e.args, self.params):
             if kind is Buf:

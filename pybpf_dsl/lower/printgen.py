@@ -21,9 +21,8 @@ import sys
 from typing import Any
 
 from .. import types as T
-from ..maps import MapDecl
+from ..maps import RingBuf
 from ..printfmt import PRINT_MAP, PrintSite, decode, describe
-from ..runtime.uapi import MapType
 from .typer import NOSTATIC
 
 __all__ = ["PRINT_RING", "type_print", "gen_print", "interp_print"]
@@ -33,22 +32,14 @@ _RINGBUF_RESERVE, _RINGBUF_SUBMIT = 131, 132
 _CONVERSIONS = {-1: "", ord("r"): "r", ord("s"): "s", ord("a"): "a"}
 
 
-class _PrintRing(MapDecl):
-    """The ring buffer every ``print`` call site of an object writes to."""
+class _PrintRing(RingBuf):
+    """The ring buffer every ``print`` call site of an object writes to (records of many layouts)."""
 
-    map_type = MapType.RINGBUF
-
-    def btf_kv(self) -> bool:
-        return False
-
-    def sizes(self) -> tuple[int, int]:
-        return 0, 0
-
-    def ctypes_kv(self) -> tuple[Any, Any]:
-        return None, None
+    type_params = ()
+    method_names = ()
 
 
-PRINT_RING = _PrintRing(64 * 4096, name=PRINT_MAP)
+PRINT_RING = _PrintRing(64, name=PRINT_MAP)
 
 
 def _literal(ty: Any, node: ast.expr, what: str) -> str:

@@ -10,7 +10,7 @@ import ast
 
 from .. import types as T
 
-__all__ = ["binop", "compare", "convert"]
+__all__ = ["binop", "compare"]
 
 
 def _div(a: int, b: int) -> int:
@@ -66,8 +66,3 @@ def compare(op: ast.cmpop, a: int, b: int) -> bool:
     if isinstance(op, ast.Gt):
         return a > b
     return a >= b
-
-
-def convert(value: int, to: T.IntType) -> int:
-    """C's conversion of an in-range value to ``to`` (truncate, extend, or test for bool)."""
-    return to.wrap(value)

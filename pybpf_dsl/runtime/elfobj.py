@@ -4,6 +4,7 @@ Only what :mod:`.elf` needs: the header, the sections (with their names and
 data), the symbols of a symbol table by index and the entries of SHT_REL and
 SHT_RELA sections, for 64-bit objects.  Every read is bounds-checked: a
 malformed object raises :class:`~pybpf_dsl.errors.ObjectFormatError`.
+:func:`unpack` and :func:`section_headers` also serve :mod:`.elfsyms`.
 
 (pyelftools parses the same, and much more, but importing it costs ~10 ms of
 every program start; ``struct`` reads the few records a loader needs.)
@@ -12,11 +13,11 @@ every program start; ``struct`` reads the few records a loader needs.)
 from __future__ import annotations
 
 import struct
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from ..errors import ObjectFormatError
 
-__all__ = ["ElfObject", "Section", "Symbol", "Relocation", "SHT_NULL", "SHT_SYMTAB", "SHT_REL",
+__all__ = ["ElfObject", "Section", "Symbol", "Relocation", "unpack", "section_headers", "SHT_NULL", "SHT_SYMTAB", "SHT_REL",
            "SHT_RELA", "SHT_NOBITS", "SHN_UNDEF", "SHN_ABS", "SHN_COMMON", "STT_NOTYPE", "STT_OBJECT",
            "STT_FUNC", "STT_SECTION", "STB_LOCAL", "STB_GLOBAL", "STB_WEAK"]
 
@@ -89,15 +90,10 @@ class ElfObject:
         self.little_endian = data[5] == 1
         lay = self._lay = _LAYOUTS["<" if self.little_endian else ">"]
         (self.type, self.machine, _, _, _, shoff, _, _, _, _, shentsize, shnum,
-         shstrndx) = self._unpack(lay.ehdr, 16, "ELF header")
+         shstrndx) = unpack(lay.ehdr, data, 16, "ELF header", name)
         self.sections: list[Section] = []
         if shoff:
             self._read_sections(shoff, shentsize, shnum, shstrndx)
-
-    def _unpack(self, st: struct.Struct, offset: int, what: str) -> tuple:
-        if offset < 0 or offset + st.size > len(self._data):
-            raise ObjectFormatError(f"{self.name}: truncated {what} at offset {offset:#x}")
-        return st.unpack_from(self._data, offset)
 
     def _slice(self, offset: int, size: int, what: str) -> bytes:
         if offset < 0 or size < 0 or offset + size > len(self._data):
@@ -105,17 +101,9 @@ class ElfObject:
         return self._data[offset:offset + size]
 
     def _read_sections(self, shoff: int, shentsize: int, shnum: int, shstrndx: int) -> None:
-        shdr = self._lay.shdr
-        if shentsize < shdr.size:
-            raise ObjectFormatError(f"{self.name}: section header entries are {shentsize} bytes, need {shdr.size}")
-        first = self._unpack(shdr, shoff, "section header 0")
-        if shnum == 0:  # extended numbering: the count is in section 0
-            shnum = first[5]
-        if shstrndx == SHN_XINDEX:
-            shstrndx = first[6]
-        if shoff + shnum * shentsize > len(self._data):
-            raise ObjectFormatError(f"{self.name}: {shnum} section headers do not fit in the file")
-        raw = [shdr.unpack_from(self._data, shoff + i * shentsize) for i in range(shnum)]
+        raw, shstrndx = section_headers(self._data, self._lay.shdr, shoff, shentsize, shnum,
+                                        shstrndx, self.name)
+        shnum = len(raw)
         if not 0 <= shstrndx < shnum:
             raise ObjectFormatError(f"{self.name}: section name table {shstrndx} does not exist")
         names = self._slice(raw[shstrndx][4], raw[shstrndx][5], "section name table")
@@ -165,6 +153,29 @@ class ElfObject:
         raw = self.data(sec)
         return [Relocation(offset, info >> 32, info & 0xFFFFFFFF)
                 for offset, info, *_ in st.iter_unpack(raw[:len(raw) - len(raw) % st.size])]
+
+
+def unpack(st: struct.Struct, data: Any, offset: int, what: str, where: str) -> tuple:
+    """The one bounds-checked record read of both ELF readers: a short read is an ObjectFormatError."""
+    if offset < 0 or offset + st.size > len(data):
+        raise ObjectFormatError(f"{where}: truncated {what} at offset {offset:#x}")
+    return st.unpack_from(data, offset)
+
+
+def section_headers(data: Any, shdr: struct.Struct, shoff: int, shentsize: int, shnum: int,
+                    shstrndx: int, where: str) -> tuple[list[tuple], int]:
+    """The raw section header records at ``shoff`` and the section name table's index, with ELF's
+    extended numbering resolved (a zero count or SHN_XINDEX index is stored in section 0)."""
+    if shentsize < shdr.size:
+        raise ObjectFormatError(f"{where}: section header entries are {shentsize} bytes, need {shdr.size}")
+    first = unpack(shdr, data, shoff, "section header 0", where)
+    if shnum == 0:
+        shnum = first[5]
+    if shstrndx == SHN_XINDEX:
+        shstrndx = first[6]
+    if shoff + shnum * shentsize > len(data):
+        raise ObjectFormatError(f"{where}: {shnum} section headers do not fit in the file")
+    return [shdr.unpack_from(data, shoff + i * shentsize) for i in range(shnum)], shstrndx
 
 
 def _cstr(table: bytes, offset: int, where: str) -> str:

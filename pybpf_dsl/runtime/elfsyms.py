@@ -26,6 +26,7 @@ import threading
 from typing import Iterator, NamedTuple
 
 from ..errors import AttachTargetNotFound, ObjectFormatError
+from .elfobj import section_headers, unpack
 
 __all__ = [
     "ElfFile", "Symbol", "Segment", "Section", "SymbolLocation", "Mapping",
@@ -39,7 +40,7 @@ PT_LOAD, PT_NOTE = 1, 4
 SHT_SYMTAB, SHT_NOTE, SHT_DYNSYM, SHT_GNU_VERSYM = 2, 7, 11, 0x6FFFFFFF
 STT_NOTYPE, STT_OBJECT, STT_FUNC, STT_GNU_IFUNC = 0, 1, 2, 10
 STB_LOCAL, STB_GLOBAL, STB_WEAK = 0, 1, 2
-SHN_UNDEF, SHN_XINDEX = 0, 0xFFFF
+SHN_UNDEF = 0
 NT_GNU_BUILD_ID = 3
 _CODE_TYPES = (STT_FUNC, STT_GNU_IFUNC)
 
@@ -99,13 +100,6 @@ class _Layout:
 _LAYOUTS = {(c, d): _Layout(c == 2, "<" if d == 1 else ">") for c in (1, 2) for d in (1, 2)}
 
 
-def _unpack(st: struct.Struct, data, offset: int, what: str, where: str):
-    """The one place records are read: a short read becomes an ObjectFormatError."""
-    if offset < 0 or offset + st.size > len(data):
-        raise ObjectFormatError(f"{where}: truncated {what} at offset {offset:#x}")
-    return st.unpack_from(data, offset)
-
-
 def _cstr(table, offset: int) -> str:
     end = table.find(b"\0", offset)
     if end < 0:
@@ -131,13 +125,13 @@ class ElfFile:
             raise ObjectFormatError(f"{where}: unknown ELF class/byte order {key}")
         lay = self._lay = _LAYOUTS[key]
         (self.type, self.machine, _, self.entry, phoff, shoff, _, _, phentsize, phnum,
-         shentsize, shnum, shstrndx) = _unpack(lay.ehdr, data, 16, "ELF header", where)
+         shentsize, shnum, shstrndx) = unpack(lay.ehdr, data, 16, "ELF header", where)
         self.segments: list[Segment] = []
         self.notes_segments: list[tuple[int, int]] = []
         if phoff and phnum and phentsize < lay.phdr.size:
             raise ObjectFormatError(f"{where}: program header entries too small ({phentsize})")
         for i in range(phnum if phoff else 0):
-            f = _unpack(lay.phdr, data, phoff + i * phentsize, "program header", where)
+            f = unpack(lay.phdr, data, phoff + i * phentsize, "program header", where)
             if lay.is64:
                 p_type, p_flags, p_offset, p_vaddr, _, p_filesz, p_memsz, _ = f
             else:
@@ -156,18 +150,9 @@ class ElfFile:
         self._lock = threading.Lock()
 
     def _read_sections(self, shoff: int, shentsize: int, shnum: int, shstrndx: int) -> None:
-        lay, data, where = self._lay, self._data, self.path
-        if shentsize < lay.shdr.size:
-            raise ObjectFormatError(f"{where}: section header entries too small ({shentsize})")
-        first = _unpack(lay.shdr, data, shoff, "section header", where)
-        if shnum == 0:
-            shnum = first[5]
-        if shstrndx == SHN_XINDEX:
-            shstrndx = first[6]
-        if shnum * shentsize > len(data):
-            raise ObjectFormatError(f"{where}: {shnum} section headers do not fit in the file")
-        raw = [_unpack(lay.shdr, data, shoff + i * shentsize, "section header", where)
-               for i in range(shnum)]
+        raw, shstrndx = section_headers(self._data, self._lay.shdr, shoff, shentsize, shnum,
+                                        shstrndx, self.path)
+        shnum = len(raw)
         names = b""
         if 0 < shstrndx < shnum:
             names = self._slice(raw[shstrndx][4], raw[shstrndx][5], "section name table")
@@ -344,7 +329,7 @@ def parse_notes(data: bytes, lay: _Layout, where: str) -> Iterator[tuple[bytes, 
     """Split an ELF note area into ``(name, type, desc)`` records (4-byte aligned)."""
     pos = 0
     while pos + 12 <= len(data):
-        namesz, descsz, ntype = _unpack(lay.note, data, pos, "note header", where)
+        namesz, descsz, ntype = unpack(lay.note, data, pos, "note header", where)
         name_start = pos + 12
         desc_start = name_start + ((namesz + 3) & ~3)
         end = desc_start + ((descsz + 3) & ~3)
@@ -598,12 +583,12 @@ def parse_ld_cache(data: bytes) -> list[tuple[str, str, int]]:
     if start < 0:
         raise ObjectFormatError("ld.so.cache: no glibc-ld.so.cache1.1 header")
     head = struct.Struct("<II")
-    count, _strlen = _unpack(head, data, start + 20, "ld.so.cache header", "ld.so.cache")
+    count, _strlen = unpack(head, data, start + 20, "ld.so.cache header", "ld.so.cache")
     entry = struct.Struct("<iIIIQ")
     table = start + 48
     out = []
     for i in range(count):
-        flags, key, value, _, _ = _unpack(entry, data, table + i * entry.size, "entry", "ld.so.cache")
+        flags, key, value, _, _ = unpack(entry, data, table + i * entry.size, "entry", "ld.so.cache")
         # string offsets are relative to the new-format header
         if start + key >= len(data) or start + value >= len(data):
             raise ObjectFormatError(f"ld.so.cache: entry {i} points outside the file")

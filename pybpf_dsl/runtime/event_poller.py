@@ -23,13 +23,14 @@ import select
 from typing import Hashable
 
 from ..errors import BPFError
+from .closing import Closing
 from .perf_buffer import PerfBuffer
 from .ring_buffer import RingBuffer
 
 __all__ = ["EventPoller"]
 
 
-class EventPoller:
+class EventPoller(Closing):
     """The perf buffers (by key) and the ring buffer manager of one owner."""
 
     def __init__(self) -> None:
@@ -114,12 +115,6 @@ class EventPoller:
         if self._epoll is not None:
             self._epoll.close()
             self._epoll = None
-
-    def __enter__(self) -> "EventPoller":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         rings = len(self._ring) if self._ring is not None else 0

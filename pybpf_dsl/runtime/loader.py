@@ -22,6 +22,7 @@ from typing import Any, Iterable
 from ..errors import ObjectFormatError, syscall_error
 from . import syscall
 from .btf import BTF, kernel_btf
+from .closing import Closing
 from .core import relocate
 from .cpus import num_possible_cpus
 from .elf import ObjectSpec, parse_object
@@ -35,7 +36,7 @@ __all__ = ["Collection", "load_object", "load_btf", "link_program"]
 _INSN = struct.Struct("<BBhi")
 
 
-class Collection:
+class Collection(Closing):
     """The live maps and programs of one object.  ``close()`` (or ``with``) releases all."""
 
     def __init__(self, spec: ObjectSpec, btf_fd: FD | None) -> None:
@@ -87,12 +88,6 @@ class Collection:
                 m.close()
         if self.btf_fd is not None:
             self.btf_fd.close()
-
-    def __enter__(self) -> "Collection":
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         return f"<Collection maps={list(self.maps)} programs={list(self.programs)}>"

@@ -23,6 +23,7 @@ from typing import Any, Iterator
 
 from ..errors import BPFError, syscall_error
 from . import syscall
+from .closing import Closing
 from .cpus import num_possible_cpus
 from .fd import FD
 from .mapspec import MapSpec, PinMode
@@ -79,7 +80,7 @@ def _bpffs_mounts() -> list[str]:
         return [line.split()[1] for line in f if line.split()[2:3] == ["bpf"]]
 
 
-class Map:
+class Map(Closing):
     """A live kernel map.  Close it (or use ``with``) to drop this process's reference.
 
     Attributes: ``fd`` (:class:`FD`), ``name``, ``type`` (:class:`MapType`),
@@ -233,13 +234,8 @@ class Map:
 
     @property
     def closed(self) -> bool:
+        """True once :meth:`close` ran."""
         return self.fd.closed
-
-    def __enter__(self) -> "Map":
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.close()
 
     def pin(self, path: str) -> None:
         """Pin the map at ``path`` on bpffs, creating parent directories."""

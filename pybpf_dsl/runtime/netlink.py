@@ -14,10 +14,10 @@ from __future__ import annotations
 import errno as _errno
 import socket
 import struct
-from typing import Any
 
 from ..errors import syscall_error
 from . import uapi
+from .closing import Closing
 from .uapi import ffi
 
 __all__ = ["RtNetlink", "set_xdp", "add_clsact", "del_clsact", "add_bpf_filter", "del_filter", "has_filters"]
@@ -71,7 +71,7 @@ def _extack(payload: bytes, flags: int) -> str | None:
     return text.rstrip(b"\0").decode(errors="replace") if text else None
 
 
-class RtNetlink:
+class RtNetlink(Closing):
     """An rtnetlink socket, bound to the network namespace it was opened in.
 
     Keep one to undo an attachment later: requests through it reach the same
@@ -88,12 +88,6 @@ class RtNetlink:
 
     def close(self) -> None:
         self._sock.close()
-
-    def __enter__(self) -> "RtNetlink":
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.close()
 
     def request(self, msg_type: int, flags: int, body: bytes, what: str) -> list[bytes]:
         """Send one request; return the payloads of the kernel's replies (dump or echo)."""

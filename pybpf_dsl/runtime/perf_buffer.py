@@ -44,6 +44,7 @@ from typing import Callable, Iterable
 
 from ..errors import BPFError
 from . import syscall
+from .closing import ClosedOnCollect
 from .cpus import online_cpus
 from .event_batch import EventBatch, output_buffer, short_event
 from .fd import FD
@@ -109,7 +110,7 @@ class _CpuRing:
         self.fd.close()
 
 
-class PerfBuffer:
+class PerfBuffer(ClosedOnCollect):
     """Reader of a PERF_EVENT_ARRAY map: per-CPU rings, epoll, lost-sample accounting.
 
     ``page_cnt`` data pages per CPU (a power of two); ``wakeup_events``
@@ -369,18 +370,6 @@ class PerfBuffer:
     @property
     def closed(self) -> bool:
         return self._epoll is None
-
-    def __enter__(self) -> "PerfBuffer":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def __del__(self) -> None:
-        try:
-            self.close()
-        except Exception:
-            pass
 
     def __repr__(self) -> str:
         state = "closed" if self.closed else f"cpus={self.cpus}"

@@ -11,12 +11,13 @@ from __future__ import annotations
 import errno as _errno
 import re
 from dataclasses import dataclass, field, replace
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 from ..errors import AttachTargetNotFound, NotSupported, SourceLocation, VerifierError, syscall_error
 from . import syscall
 from .btf import BTF, Kind, kernel_btf
 from .btf_ext import FUNC_INFO_SIZE, LINE_INFO_SIZE, FuncInfo, LineInfo, pack_func_info, pack_line_info
+from .closing import Closing
 from .core import POISON_HELPER
 from .fd import FD
 from .uapi import BPF_F_SLEEPABLE, BPF_F_XDP_HAS_FRAGS, AttachType, ProgType
@@ -218,7 +219,7 @@ class ProgramSpec:
                        btf_target=_BTF_TARGET_BY_ATTACH.get(attach, "") if attach is not None else "")
 
 
-class Program:
+class Program(Closing):
     """A loaded program.  Closing (or dropping) it releases the kernel object."""
 
     def __init__(self, fd: FD, spec: ProgramSpec, attach_btf_id: int = 0, log: str = "") -> None:
@@ -241,12 +242,6 @@ class Program:
     def closed(self) -> bool:
         """True once :meth:`close` ran."""
         return self.fd.closed
-
-    def __enter__(self) -> "Program":
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.close()
 
     def test_run(self, data_in: bytes = b"", ctx_in: bytes = b"", repeat: int | None = None, *,
                  data_out_size: int = 0, ctx_out_size: int = 0, flags: int = 0,

@@ -42,6 +42,7 @@ from typing import Any, Callable
 
 from ..errors import BPFError
 from . import syscall
+from .closing import ClosedOnCollect
 from .event_batch import EventBatch, output_buffer, short_event
 from .fd import FD
 from .mmap_region import MappedRegion
@@ -106,7 +107,7 @@ class _Ring:
         self.fd.close()
 
 
-class RingBuffer:
+class RingBuffer(ClosedOnCollect):
     """A set of BPF ring buffers polled together (libbpf's ``ring_buffer``)."""
 
     def __init__(self) -> None:
@@ -241,18 +242,6 @@ class RingBuffer:
     @property
     def closed(self) -> bool:
         return self._epoll is None
-
-    def __enter__(self) -> "RingBuffer":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def __del__(self) -> None:
-        try:
-            self.close()
-        except Exception:
-            pass
 
     def __repr__(self) -> str:
         return f"<RingBuffer {'closed' if self.closed else f'{len(self._rings)} rings'}>"

@@ -21,6 +21,7 @@ import select
 import sys
 from typing import IO, NamedTuple
 
+from .closing import ClosedOnCollect
 from .tracefs import tracefs_root
 
 __all__ = ["TracePipe", "TraceFields", "parse_trace_line", "trace_open", "trace_readline",
@@ -55,7 +56,7 @@ def parse_trace_line(line: bytes) -> TraceFields | None:
                        float(m["ts"]), m["msg"])
 
 
-class TracePipe:
+class TracePipe(ClosedOnCollect):
     """A reader of ``trace_pipe``: the global one, or a private tracefs ``instance``."""
 
     def __init__(self, instance: str | None = None) -> None:
@@ -150,18 +151,6 @@ class TracePipe:
                     if e.errno != _errno.EBUSY:
                         raise
                     select.select([], [], [], 0.02)
-
-    def __enter__(self) -> "TracePipe":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def __del__(self) -> None:
-        try:
-            self.close()
-        except Exception:
-            pass
 
 
 _DEFAULT: TracePipe | None = None

@@ -8,7 +8,7 @@ import io
 import os
 import struct
 
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
 
 from pybpf_dsl import bpf, load, tracepoint
 from pybpf_dsl.decorators import bpf_function

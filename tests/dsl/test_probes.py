@@ -1,8 +1,6 @@
 """Every probe kind compiles, loads, and (where this kernel can) attaches and fires."""
 
-import ctypes
 import os
-import struct
 import subprocess
 
 import pytest

@@ -1,6 +1,6 @@
 """BPF programs that write numbered samples into perf buffers and ring buffers.
 
-Shared by tests/runtime/test_perf_buffer.py, test_ring_buffer.py and
+Shared by tests/runtime/test_perf_buffer.py, test_ring_buffer.py (with :func:`run_script`) and
 benchmarks/bench_buffers.py.  Each SCHED_CLS program, run with
 BPF_PROG_TEST_RUN (``repeat=N`` gives N samples from one syscall), takes a
 sequence number from a one-slot counter array and emits a sample of
@@ -12,6 +12,8 @@ from __future__ import annotations
 import ctypes
 import os
 import struct
+import subprocess
+import sys
 
 from pybpf_dsl.errors import VerifierError
 from pybpf_dsl.runtime import syscall
@@ -185,3 +187,11 @@ def tracepoint_seq_producer(out_fd: int, counter_fd: int, pid: int, size: int,
         alu64_imm(BPF_RSH, R0, 32),  # the tgid
         jmp_imm(BPF_JNE, R0, pid, _count(count)),
     ] + count + _tail())
+
+
+def run_script(script: str) -> None:
+    """Run ``script`` in a fresh interpreter that can import this module; it must print only "ok"."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    out = subprocess.run([sys.executable, "-c", script], cwd=here, capture_output=True, text=True,
+                         timeout=60, env={**os.environ, "PYTHONPATH": here})
+    assert out.returncode == 0 and out.stdout == "ok\n", out.stderr

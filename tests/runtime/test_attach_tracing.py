@@ -422,19 +422,6 @@ def test_kernel_func_and_lsm_hook_btf_ids():
         lsm_hook_btf_id("file_opn")
 
 
-def test_fentry_load_refused_means_feature_missing():
-    fd, err, log = syscall.prog_load(ProgType.TRACING, A.mov64_imm(A.R0, 0) + A.exit_(), "GPL",
-                                     expected_attach_type=AttachType.TRACE_FEXIT,
-                                     attach_btf_id=kernel_func_btf_id("do_nanosleep"), log_level=1)
-    if fd >= 0:
-        os.close(fd)
-        assert features.has("fentry")
-    else:
-        assert not features.has("fentry")
-        with pytest.raises(NotSupported, match="fentry/fexit programs"):
-            features.require("fentry")
-
-
 def test_fentry_live_when_available(counter_map):
     features.skip_unless("fentry")
     with load(ProgType.TRACING, counter(counter_map.fileno()), expected_attach_type=AttachType.TRACE_FENTRY,

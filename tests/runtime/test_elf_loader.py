@@ -411,7 +411,6 @@ def test_btf_rejection_carries_the_kernel_reason(root):
 
 
 def test_failing_instruction_maps_to_line_info():
-    from pybpf_dsl.runtime.btf_ext import LineInfo
     from pybpf_dsl.runtime.program import ProgramSpec, failing_insn, source_location
     log = "0: (b7) r0 = 0\n; x @ a.c:3\n5: (61) r1 = *(u32 *)(r0 +0)\nR0 invalid mem access 'scalar'\n"
     assert failing_insn(log) == 5

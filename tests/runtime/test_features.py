@@ -98,6 +98,8 @@ def test_fentry_answer_matches_a_real_load():
     else:
         assert not features.has("fentry")
         assert errno.errorcode[err] in features.reason("fentry")
+        with pytest.raises(NotSupported, match="fentry/fexit programs"):
+            features.require("fentry")
 
 
 def test_kprobe_answer_matches_sysfs_and_tracefs():

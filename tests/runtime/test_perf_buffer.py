@@ -13,8 +13,6 @@ import os
 from array import array
 import select
 import struct
-import subprocess
-import sys
 import time
 
 import pytest
@@ -22,7 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from buffer_producers import (counter_map, expected, perf_array, perf_producer, read_payload, run,
-                              tracepoint_producer)
+                              run_script, tracepoint_producer)
 from pybpf_dsl.errors import BPFError
 from pybpf_dsl.runtime.event_batch import EventBatch, output_buffer
 from pybpf_dsl.runtime.native_loops import address_of, gather
@@ -406,10 +404,7 @@ print("ok")
 def test_callback_paths_never_import_llvmlite():
     """poll/consume (and drain) stay pure Python: a program started from a cached object never
     loads LLVM (~45 ms, ~65 MiB) by reading events; read_into may."""
-    here = os.path.dirname(os.path.abspath(__file__))
-    out = subprocess.run([sys.executable, "-c", _NO_LLVM_SCRIPT], cwd=here, capture_output=True,
-                         text=True, timeout=60, env={**os.environ, "PYTHONPATH": here})
-    assert out.returncode == 0 and out.stdout == "ok\n", out.stderr
+    run_script(_NO_LLVM_SCRIPT)
 
 
 # ---------------------------------------------------------------- decoding helpers

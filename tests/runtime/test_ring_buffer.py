@@ -12,8 +12,6 @@ import ctypes
 import os
 import select
 import struct
-import subprocess
-import sys
 import time
 
 import pytest
@@ -21,7 +19,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from buffer_producers import (counter_map, expected, read_payload, ringbuf, ringbuf_producer, run,
-                              tracepoint_seq_producer)
+                              run_script, tracepoint_seq_producer)
 from pybpf_dsl.errors import BPFError
 from pybpf_dsl.runtime import ring_buffer, syscall
 from pybpf_dsl.runtime.event_poller import EventPoller
@@ -313,10 +311,7 @@ print("ok")
 def test_callback_paths_never_import_llvmlite():
     """poll/consume (and drain) stay pure Python: a program started from a cached object never
     loads LLVM (~45 ms, ~65 MiB) by reading events; read_into may."""
-    here = os.path.dirname(os.path.abspath(__file__))
-    out = subprocess.run([sys.executable, "-c", _NO_LLVM_SCRIPT], cwd=here, capture_output=True,
-                         text=True, timeout=60, env={**os.environ, "PYTHONPATH": here})
-    assert out.returncode == 0 and out.stdout == "ok\n", out.stderr
+    run_script(_NO_LLVM_SCRIPT)
 
 
 # ---------------------------------------------------------------- synthetic rings (parser model)

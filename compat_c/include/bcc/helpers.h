@@ -460,6 +460,42 @@ static __always_inline u64 bpf_log2l(u64 v) {
 unsigned long long load_byte(void *skb, unsigned long long off) __asm__("llvm.bpf.load.byte");
 unsigned long long load_half(void *skb, unsigned long long off) __asm__("llvm.bpf.load.half");
 unsigned long long load_word(void *skb, unsigned long long off) __asm__("llvm.bpf.load.word");
+static __always_inline unsigned long long load_dword(void *skb, unsigned long long off) {
+  return load_word(skb, off) << 32 | load_word(skb, off + 4);
+}
+
+/* A packet cursor is an offset disguised as a pointer (see bcc/proto.h). */
+#define cursor_advance(_cursor, _len)                                                \
+  ({ void *__bcc_at = (void *)(_cursor);                                           \
+     _cursor = (void *)((unsigned long)(_cursor) + (_len)); __bcc_at; })
+
+/* The bsz bits starting bofs bits into the packet byte at off, big-endian;
+ * the load covers only the bytes those bits span. */
+static __always_inline u64 bpf_dext_pkt(void *pkt, u64 off, u64 bofs, u64 bsz) {
+  u64 end = bofs + bsz, raw, nbytes;
+  if (end <= 8) { raw = load_byte(pkt, off); nbytes = 1; }
+  else if (end <= 16) { raw = load_half(pkt, off); nbytes = 2; }
+  else if (end <= 24) { raw = load_half(pkt, off) << 8 | load_byte(pkt, off + 2); nbytes = 3; }
+  else if (end <= 32) { raw = load_word(pkt, off); nbytes = 4; }
+  else if (end <= 40) { raw = load_word(pkt, off) << 8 | load_byte(pkt, off + 4); nbytes = 5; }
+  else if (end <= 48) { raw = load_word(pkt, off) << 16 | load_half(pkt, off + 4); nbytes = 6; }
+  else if (end <= 56) { raw = (load_word(pkt, off) << 16 | load_half(pkt, off + 4)) << 8 | load_byte(pkt, off + 6); nbytes = 7; }
+  else { raw = load_dword(pkt, off); nbytes = 8; }
+  raw >>= nbytes * 8 - end;
+  return bsz >= 64 ? raw : raw & ((1ULL << bsz) - 1);
+}
+
+/* Store n into those bits (tc programs: bpf_skb_store_bytes). */
+static __always_inline void bpf_dins_pkt(void *pkt, u64 off, u64 bofs, u64 bsz, u64 n) {
+  u64 end = bofs + bsz, nbytes = (end + 7) / 8, low = nbytes * 8 - end;
+  u64 mask = bsz >= 64 ? ~0ULL : (1ULL << bsz) - 1, v = (n & mask) << low;
+  unsigned char buf[8];
+  if (bofs || low)
+    v |= bpf_dext_pkt(pkt, off, 0, nbytes * 8) & ~(mask << low);
+  for (int i = 0; i < 8; i++)
+    if (i < nbytes) buf[i] = v >> (8 * (nbytes - 1 - i));
+  bpf_skb_store_bytes(pkt, off, buf, nbytes, 0);
+}
 
 #define TP_DATA_LOC_READ_CONST(dst, field, length)                                   \
   do {                                                                             \

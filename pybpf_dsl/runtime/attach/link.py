@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from typing import Callable, Sequence
 
+from ..closing import ClosedOnCollect
 from ..fd import FD
 
 __all__ = ["Link"]
 
 
-class Link:
+class Link(ClosedOnCollect):
     """A live attachment of a program to a kernel hook.
 
     It owns the kernel objects that keep the attachment alive (a BPF link,
@@ -45,18 +46,6 @@ class Link:
             fds, self._fds = self._fds, []
             for fd in fds:
                 fd.close()
-
-    def __enter__(self) -> "Link":
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.close()
-
-    def __del__(self) -> None:
-        try:
-            self.close()
-        except Exception:
-            pass
 
     def __repr__(self) -> str:
         state = "closed" if self.closed else "attached"
