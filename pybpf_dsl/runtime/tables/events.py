@@ -29,6 +29,8 @@ class _EventTable:
         if self.event_type is None:
             raise TypeError(f"table {self.name!r} has no event type (the program did not record "
                             "what it submits): use ctypes.cast(data, ctypes.POINTER(T)).contents")
+        if isinstance(data, int):  # what our readers pass: a view in place, 10x cheaper than cast
+            return self.event_type.from_address(data)
         return ct.cast(data, ct.POINTER(self.event_type)).contents
 
 
