@@ -45,7 +45,7 @@ from pybpf_dsl.runtime import symbols
 from pybpf_dsl.runtime.event_poller import EventPoller
 from pybpf_dsl.runtime.loader import Collection, load_object
 from pybpf_dsl.runtime.maps import Map
-from pybpf_dsl.runtime.mapspec import PinMode
+from pybpf_dsl.runtime.mapspec import MapSpec, PinMode
 from pybpf_dsl.runtime.tables import table_for
 from pybpf_dsl.runtime.uapi import AttachType, ProgType
 
@@ -177,7 +177,7 @@ class BPF(AttachMixin):
         if self.debug & DEBUG_BPF:
             print(obj.asm, file=sys.stderr)
         self._meta = obj.meta
-        overrides = self._pinned_maps(obj.data)
+        overrides = self._spec_overrides(obj.data)
         overrides.update(self._extern_maps())
         self._coll = load_object(obj.data, programs=(), map_overrides=overrides)
         self._publish()
@@ -196,14 +196,41 @@ class BPF(AttachMixin):
             return beside
         raise BPFError(f"Could not find file {filename}")
 
-    def _pinned_maps(self, data: bytes) -> dict[str, Any]:
-        """MapSpecs pinned at the path of each BPF_TABLE_PINNED table."""
-        pins = {n: t["pinned"] for n, t in self._meta["tables"].items() if t.get("pinned")}
-        if not pins:
+    def _spec_overrides(self, data: bytes) -> dict[str, Any]:
+        """MapSpecs for tables that need more than the ELF says.
+
+        A BPF_TABLE_PINNED table is pinned at its path; a map of maps
+        (BPF_ARRAY_OF_MAPS, BPF_HASH_OF_MAPS) gets the spec of the table it
+        names as its inner map template.
+        """
+        tables = self._meta["tables"]
+        if not any(t.get("pinned") or t.get("inner") for t in tables.values()):
             return {}
         from pybpf_dsl.runtime.elf import parse_object
         specs = parse_object(data).maps
-        return {n: replace(specs[n], pinning=PinMode.PATH, pin_path=path) for n, path in pins.items()}
+        found = {}
+        for name, t in tables.items():
+            spec = specs.get(name)
+            if spec is None:
+                continue
+            if t.get("pinned"):
+                spec = replace(spec, pinning=PinMode.PATH, pin_path=t["pinned"])
+            if t.get("inner"):
+                spec = replace(spec, inner=self._inner_template(name, t["inner"], specs))
+            if spec is not specs[name]:
+                found[name] = spec
+        return found
+
+    @staticmethod
+    def _inner_template(outer: str, inner: str, specs: dict[str, MapSpec]) -> MapSpec:
+        """The spec of table ``inner`` (of this object, else a public one) as a template."""
+        spec = specs.get(inner)
+        if spec is None and inner in _PUBLIC_TABLES:
+            spec = _PUBLIC_TABLES[inner].spec
+        if spec is None:
+            raise BPFError(f"map of maps {outer}: inner map {inner!r} is not a table of this program "
+                           "(declare it, e.g. BPF_ARRAY(" + inner + ", int, 1024), before " + outer + ")")
+        return replace(spec, pinning=PinMode.NONE, pin_path=None, inner=None, data=None)
 
     def _extern_maps(self) -> dict[str, Map]:
         """A map of its own for each ``extern`` table: the public map of that name, duplicated."""

@@ -26,6 +26,7 @@ from typing import Any, Sequence
 from pybpf_dsl.errors import CompileError, SourceLocation
 
 from . import cache
+from .kdefs import linux_version_code
 from .prelude import Prelude, layer_id, prelude_for, stub_header
 from .toolchain import find_compiler
 
@@ -90,8 +91,9 @@ def compile_c(text: str | bytes, cflags: Sequence[str] = (), *, filename: str = 
                                hint="#define BPF_LICENSE in the program text instead")
     compiler = find_compiler()
     ncpus = _ncpus()
+    version = linux_version_code()
     key = cache.digest(text, "\0".join(cflags), filename, compiler.identity, cache.kernel_id(),
-                       layer_id(), str(ncpus))
+                       layer_id(), str(ncpus), str(version))
     objdir = cache.cache_dir() / "obj"
     if use_cache and not listing:
         data = cache.read_bytes(objdir / f"{key}.o")
@@ -100,7 +102,7 @@ def compile_c(text: str | bytes, cflags: Sequence[str] = (), *, filename: str = 
             return CompiledObject(data, meta, True, key)
     prelude = prelude_for(compiler)
     prelude.ensure()
-    ir = _compile(prelude, _unit(text, filename, ncpus), cflags, text, filename)
+    ir = _compile(prelude, _unit(text, filename, ncpus, version), cflags, text, filename)
     _remember(text, filename)  # errors found on the IR quote the user's line too
     listed: dict[str, str] = {}
     data, meta = compile_ir(ir, listed if listing else None)
@@ -113,11 +115,12 @@ def compile_c(text: str | bytes, cflags: Sequence[str] = (), *, filename: str = 
     return CompiledObject(data, meta, False, key, listed.get("ir", ""), listed.get("asm", ""))
 
 
-def _unit(text: str, filename: str, ncpus: int) -> str:
+def _unit(text: str, filename: str, ncpus: int, version: int) -> str:
     """The translation unit clang sees: generated definitions, the user's text, the license."""
     from .tpstruct import definitions
 
     head = (f"#define __BCC_NR_CPUS {ncpus}\n#define __BCC_PAGE_SIZE {os.sysconf('SC_PAGE_SIZE')}\n"
+            f"#ifndef LINUX_VERSION_CODE\n#define LINUX_VERSION_CODE {version}\n#endif\n"
             + definitions(text))
     body = _TABLE_KIND.sub(r"\1(\2", text)
     return f'{head}#line 1 "{filename}"\n{body}\n{_EPILOGUE}'
@@ -125,14 +128,14 @@ def _unit(text: str, filename: str, ncpus: int) -> str:
 
 def _compile(prelude: Prelude, unit: str, cflags: list[str], text: str, filename: str) -> str:
     """clang's IR for ``unit``: with only the kernel types it names, else with all of them."""
-    from .typeselect import wanted_names
+    from .typeselect import defined_tags, wanted_names
 
     from .packet import uses_packets
 
     packets = uses_packets(unit)
     if packets:  # packet header fields are lowered before clang optimizes them
         cflags = [*cflags, "-Xclang", "-disable-llvm-passes"]
-    types = prelude.types_for(wanted_names(unit) | wanted_names(" ".join(cflags)))
+    types = prelude.types_for(wanted_names(unit) | wanted_names(" ".join(cflags)), defined_tags(unit))
     ir, stderr = _clang(prelude, prelude.flags(), types + unit, cflags, warm=True)
     if ir is None:
         if not _MAYBE_MISSING_TYPE.search(stderr):

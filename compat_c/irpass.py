@@ -66,6 +66,7 @@ _MEMCPY = re.compile(rf"^  (?:tail )?call void @llvm\.memcpy\.p0\.p0\.i64\(ptr [
 _DEFINE = re.compile(r"^define (.*?)@([-\w.$]+)\((.*)\{$")
 _DBG_REF = re.compile(r"!dbg !(\d+)")
 _MAP_GLOBAL = re.compile(r"^@__bcc_map_(\w+) = .*!dbg !(\d+)")
+_TEMP_NAME = re.compile(r"\W")
 _NOTE_GLOBAL = re.compile(r'^@__bcc_note_(\w+?)__(\w+) = [^"]*?(?:c"((?:[^"\\]|\\.)*)"|zeroinitializer)')
 _PRINTK_FMT = re.compile(r'^@[-\w.$]*__bcc_printk_fmt[-\w.$]* = .*c"((?:[^"\\]|\\.)*)".*!dbg !(\d+)')
 _LICENSE = re.compile(r'^@[-\w.$]+ = .*c"((?:[^"\\]|\\.)*)".*section "license"')
@@ -178,9 +179,12 @@ class _Func:
     def lines(self) -> list[str]:
         return [self.header(), *self.temps, *self.body, "}"]
 
-    def new_temp(self, ty: str) -> str:
-        name = f"%__bcc_tmp{len(self.temps)}"
-        self.temps.append(f"  {name} = alloca {ty}, align 8")
+    def temp_for(self, ty: str) -> str:
+        """The function's one stack slot of type ``ty`` (every use reads it back at once)."""
+        name = f"%__bcc_tmp.{_TEMP_NAME.sub('_', ty)}"
+        line = f"  {name} = alloca {ty}, align 8"
+        if line not in self.temps:
+            self.temps.append(line)
         return name
 
 
@@ -192,6 +196,7 @@ class _Pass:
         self.regs = regs
         self.di = DebugInfo([ln for ln in lines if ln.startswith("!")])
         self.meta = Metadata()
+        self._defined: set[str] | None = None
 
     # ---- module level
     def collect_globals(self) -> None:
@@ -292,6 +297,13 @@ class _Pass:
                 out.append(lines[i])
                 i += 1
         self.lines = out
+
+    def defined_functions(self) -> set[str]:
+        """The names of the functions the module defines (computed once)."""
+        if self._defined is None:
+            self._defined = {m.group(2) for ln in self.lines if ln.startswith("define ")
+                             if (m := _DEFINE.match(ln))}
+        return self._defined
 
     def ctx_type(self, fn: _Func) -> str:
         """The name of the struct the first parameter points to ("" if unknown)."""
@@ -448,10 +460,10 @@ class _Pass:
             size = _SIZES.get(ty)
             if size is None:
                 continue
-            tmp = fn.new_temp(ty)
+            tmp = fn.temp_for(ty)
             dbg = _DBG_REF.search(lm.group(4))
             loc = f", !dbg !{dbg.group(1)}" if dbg else ""
-            body[i] = (f"  {tmp}.r = call i64 inttoptr (i64 {_PROBE_READ_KERNEL} to ptr)(ptr {tmp}, i32 {size}, "
+            body[i] = (f"  %__bcc_rd{i} = call i64 inttoptr (i64 {_PROBE_READ_KERNEL} to ptr)(ptr {tmp}, i32 {size}, "
                        f"ptr {lm.group(3)}){loc}\n  {name} = load {ty}, ptr {tmp}, align {min(size, 8)}")
         for i, line in enumerate(body):
             m = _MEMCPY.match(line)
@@ -463,9 +475,15 @@ class _Pass:
     def usdt(self, fn: _Func) -> None:
         def repl(m: re.Match) -> str:
             n = int(m.group(1))  # negative: bpf_usdt_readarg_p
-            reader = "__bcc_readarg_p_" if n < 0 else "_bpf_readarg_"
+            reader = f"{'__bcc_readarg_p_' if n < 0 else '_bpf_readarg_'}{fn.name}_{abs(n)}"
+            if reader not in self.defined_functions():
+                call = "bpf_usdt_readarg_p" if n < 0 else "bpf_usdt_readarg"
+                raise CompileError(
+                    f"{fn.name}: {call}({abs(n)}, ...) has no USDT probe argument {abs(n)} to read",
+                    hint=f"pass usdt_contexts=[USDT(path=..., pid=...)] to BPF() after "
+                         f"u.enable_probe(probe=..., fn_name=\"{fn.name}\"), for a probe with that argument")
             args = _split_args(m.group(2))
-            return f"call i32 @{reader}{fn.name}_{abs(n)}({args[0]}, {args[1]}, i64 {_last_value(args[2])})"
+            return f"call i32 @{reader}({args[0]}, {args[1]}, i64 {_last_value(args[2])})"
         fn.body = [_USDT_CALL.sub(repl, ln) if "__bcc_usdt_readarg" in ln else ln for ln in fn.body]
 
     def check_calls(self, fn: _Func) -> None:

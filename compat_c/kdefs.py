@@ -15,7 +15,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-__all__ = ["render", "render_kconfig", "kconfig_text"]
+import errno as _errno
+import os
+import re
+
+__all__ = ["render", "render_kconfig", "kconfig_text", "linux_version_code"]
 
 # name -> replacement text; the values are the kernel's (x86_64, 64-bit).
 MACROS: dict[str, str] = {
@@ -74,6 +78,8 @@ MACROS: dict[str, str] = {
     "REQ_FUA": "(1ULL << __REQ_FUA)", "REQ_PREFLUSH": "(1ULL << __REQ_PREFLUSH)",
     "REQ_RAHEAD": "(1ULL << __REQ_RAHEAD)", "REQ_BACKGROUND": "(1ULL << __REQ_BACKGROUND)",
     "DISK_NAME_LEN": "32",
+    # I/O direction (linux/fs.h)
+    "READ": "0", "WRITE": "1",
     # BPF flags (the uapi enums usually carry these; the macro is the fallback)
     "BPF_ANY": "0", "BPF_NOEXIST": "1", "BPF_EXIST": "2", "BPF_F_LOCK": "4",
     "BPF_F_NO_PREALLOC": "(1U << 0)", "BPF_F_NO_COMMON_LRU": "(1U << 1)",
@@ -108,7 +114,19 @@ MACROS: dict[str, str] = {
     "__aligned(x)": "__attribute__((aligned(x)))", "__maybe_unused": "__attribute__((unused))",
     "__always_inline": "inline __attribute__((always_inline))",
     "SEC(name)": "__attribute__((section(name), used))",
+    # versions: LINUX_VERSION_CODE itself is per compile (linux_version_code)
+    "KERNEL_VERSION(a, b, c)": "(((a) << 16) + ((b) << 8) + ((c) > 255 ? 255 : (c)))",
+    # kernel-internal error numbers (include/linux/errno.h); the uapi ones follow
+    "ERESTARTSYS": "512", "ERESTARTNOINTR": "513", "ERESTARTNOHAND": "514", "ENOIOCTLCMD": "515",
+    "ERESTART_RESTARTBLOCK": "516", "EPROBE_DEFER": "517", "EOPENSTALE": "518", "ENOPARAM": "519",
+    "EBADHANDLE": "521", "ENOTSYNC": "522", "EBADCOOKIE": "523", "ENOTSUPP": "524",
+    "ETOOSMALL": "525", "ESERVERFAULT": "526", "EBADTYPE": "527", "EJUKEBOX": "528",
+    "EIOCBQUEUED": "529", "ERECALLCONFLICT": "530", "ENOGRACE": "531",
 }
+# The uapi error numbers (asm-generic/errno*.h): Python's errno module holds
+# this platform's, which are the kernel's on Linux.
+MACROS.update({name: str(getattr(_errno, name)) for name in dir(_errno)
+               if name.startswith("E") and isinstance(getattr(_errno, name), int)})
 
 def render(enumerators: Iterable[str]) -> str:
     """``#define`` lines for every macro whose name is not a kernel enumerator."""
@@ -121,10 +139,27 @@ def render(enumerators: Iterable[str]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def linux_version_code() -> int:
+    """LINUX_VERSION_CODE: $BCC_LINUX_VERSION_CODE as bcc reads it, else the running kernel's.
+
+    The kernel's encoding is ``(VERSION << 16) + (PATCHLEVEL << 8) + SUBLEVEL``
+    with the sublevel capped at 255.
+    """
+    given = os.environ.get("BCC_LINUX_VERSION_CODE")
+    if given:
+        try:
+            return int(given, 0)
+        except ValueError:
+            raise ValueError(f"BCC_LINUX_VERSION_CODE={given!r} is not a number: set it to "
+                             "VERSION * 65536 + PATCHLEVEL * 256 + SUBLEVEL (4.9.10 is 264458)") from None
+    m = re.match(r"(\d+)\.(\d+)(?:\.(\d+))?", os.uname().release)
+    a, b, c = (int(g or 0) for g in m.groups()) if m else (0, 0, 0)
+    return (a << 16) + (b << 8) + min(c, 255)
+
+
 def kconfig_text() -> str:
     """The running kernel's .config (/proc/config.gz, else /boot/config-RELEASE; "" if neither)."""
     import gzip
-    import os
 
     try:
         with gzip.open("/proc/config.gz", "rt") as f:

@@ -164,8 +164,11 @@ class Prelude:
         cache.write_bytes(self.header, b'#include "vmlinux.h"\n#include "bcc_base.h"\n')
         cache.write_bytes(self.index_file, marshal.dumps(index))
 
-    def types_for(self, keys: set[str]) -> str:
-        """The kernel types ``keys`` name (:func:`~compat_c.vmlinux.wanted_names`) and the base header."""
+    def types_for(self, keys: set[str], omit: set[str] = frozenset()) -> str:
+        """The kernel types ``keys`` name (:func:`~compat_c.vmlinux.wanted_names`) and the base header.
+
+        Types named in ``omit`` (``@tag`` keys the program defines itself) are left out.
+        """
         if self._index is None:
             with open(self.types) as f:
                 text = f.read()
@@ -175,7 +178,7 @@ class Prelude:
 
         text, index = self._index
         wanted = keys.union(index["always"])
-        return f'{select(text, index, wanted)}#include "{self.base}"\n'
+        return f'{select(text, index, wanted, omit)}#include "{self.base}"\n'
 
     def ensure_pch(self) -> None:
         """Build the full prelude's PCH if it is missing."""

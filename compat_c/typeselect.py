@@ -19,11 +19,12 @@ from __future__ import annotations
 import re
 from array import array
 
-__all__ = ["wanted_names", "select"]
+__all__ = ["wanted_names", "defined_tags", "select"]
 
 _TAG_RE = re.compile(r"\b(struct|union|enum)\s+(\w+)")
 _IDENT_RE = re.compile(r"[A-Za-z_]\w*")
 _TAG_REF = re.compile(r"\b(struct|union) (\w+)")
+_TAG_DEF = re.compile(r"\b(?:struct|union|enum)\s+(\w+)\s*\{")
 
 
 def wanted_names(c_text: str) -> set[str]:
@@ -31,11 +32,18 @@ def wanted_names(c_text: str) -> set[str]:
     return {f"@{m.group(2)}" for m in _TAG_RE.finditer(c_text)} | set(_IDENT_RE.findall(c_text))
 
 
-def select(text: str, index: dict, keys: set[str]) -> str:
+def defined_tags(c_text: str) -> set[str]:
+    """``@tag`` for every struct, union or enum ``c_text`` defines (``struct tag {``)."""
+    return {f"@{name}" for name in _TAG_DEF.findall(c_text)}
+
+
+def select(text: str, index: dict, keys: set[str], omit: set[str] = frozenset()) -> str:
     """The part of ``text`` that defines ``keys`` (see :func:`wanted_names`) and what they need.
 
     Chunks keep the header's order; the structs and unions they mention are
     forward-declared first, so types used only through pointers need nothing more.
+    Chunks defining a key of ``omit`` are left out (the program defines those
+    types itself, as it must where bcc's kernel headers lack a private type).
     """
     names = index["names"]
     spans = array("I")
@@ -47,6 +55,11 @@ def select(text: str, index: dict, keys: set[str]) -> str:
         starts.append(pos)
         pos += flat[pos] + 1
     chosen: set[int] = set()
+    for key in omit:
+        hit = names.get(key)
+        if hit is not None:
+            chosen.update(hit if isinstance(hit, tuple) else (hit,))
+    skipped = set(chosen)
     todo: list[int] = []
     for key in keys:
         hit = names.get(key)
@@ -59,6 +72,7 @@ def select(text: str, index: dict, keys: set[str]) -> str:
             at = starts[c]
             todo.extend(flat[at + 1:at + 1 + flat[at]])
     last = len(spans) // 2 - 1
+    chosen -= skipped
     chosen.discard(0)
     chosen.discard(last)
     body = "".join(text[spans[2 * c]:spans[2 * c + 1]] for c in sorted(chosen))

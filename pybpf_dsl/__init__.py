@@ -15,7 +15,8 @@ from __future__ import annotations
 __all__ = [
     "bpf", "bpf_function", "tracepoint", "raw_tracepoint", "tp_btf", "kprobe", "kretprobe", "uprobe",
     "uretprobe", "usdt", "syscall", "kfunc", "fentry", "kretfunc", "fexit", "lsm", "iter",
-    "perf_event", "xdp", "socket_filter", "tc", "cgroup_skb", "cgroup_sock", "syscall_prog",
+    "perf_event", "xdp", "socket_filter", "tc", "cgroup_skb", "cgroup_sock", "sock_ops",
+    "sk_msg", "sk_skb", "syscall_prog",
     "load", "LoadedProgram",
 ]
 

@@ -4,7 +4,8 @@ Options come from the decorator (``@uprobe("c:malloc", pid=1234)``,
 ``@xdp(dev="eth0")``, ``@perf_event(sample_freq=49)``) and may be
 overridden when attaching by hand (``prog.attach(on_pkt, dev="veth0")``).
 Programs that need a place to attach to (xdp, tc, socket_filter, cgroup,
-syscall programs) are only loaded when the place is not given.
+syscall, sock_ops (``cgroup=``), sk_msg and sk_skb (``map=``) programs) are only loaded
+when the place is not given.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ __all__ = ["attach_probe", "needs_target"]
 def needs_target(kind: str, options: dict[str, Any]) -> bool:
     """True when a ``kind`` program cannot be attached without an option that is missing."""
     want = {"xdp": "dev", "tc": "dev", "socket_filter": "sock", "cgroup_skb": "cgroup",
-            "cgroup_sock": "cgroup"}.get(kind)
+            "cgroup_sock": "cgroup", "sock_ops": "cgroup", "sk_msg": "map", "sk_skb": "map"}.get(kind)
     return kind == "syscall_prog" or (want is not None and want not in options)
 
 
@@ -82,4 +83,12 @@ def attach_probe(prog: Any, kind: str, target: str, options: dict[str, Any]) -> 
         attach_type = (AttachType.CGROUP_INET_SOCK_CREATE if kind == "cgroup_sock" else
                        AttachType.CGROUP_INET_EGRESS if target == "egress" else AttachType.CGROUP_INET_INGRESS)
         return attach_cgroup(prog, o["cgroup"], attach_type)
+    if kind == "sock_ops":
+        from .runtime.attach.cgroup import attach_cgroup
+        return attach_cgroup(prog, o["cgroup"], AttachType.CGROUP_SOCK_OPS)
+    if kind in ("sk_msg", "sk_skb"):
+        from .runtime.attach.sockmap import attach_sockmap
+        how = "sk_msg_verdict" if kind == "sk_msg" else f"sk_skb_{target}"
+        from .runtime.tables.elements import fd_of
+        return attach_sockmap(prog, fd_of(o["map"]), how)
     raise ValueError(f"{kind} programs are not attached automatically")

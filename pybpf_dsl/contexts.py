@@ -150,5 +150,11 @@ def context_type(kind: str, target: str) -> T.Type:
         return _kernel_struct_ptr("__sk_buff")
     if kind == "cgroup_sock":
         return _kernel_struct_ptr("bpf_sock")
+    if kind == "sk_skb":
+        return _kernel_struct_ptr("__sk_buff")
+    if kind == "sk_msg":
+        return _kernel_struct_ptr("sk_msg_md")
+    if kind == "sock_ops":
+        return _kernel_struct_ptr("bpf_sock_ops")
     raise CompileError(f"{kind} programs have no default context type",
                        hint="annotate the context parameter: `def f(ctx: Ptr[MyCtx])`")

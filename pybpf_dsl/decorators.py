@@ -28,7 +28,7 @@ __all__ = [
     "BPFFunction", "ProgramDef", "bpf_function",
     "tracepoint", "raw_tracepoint", "tp_btf", "kprobe", "kretprobe", "uprobe", "uretprobe", "usdt",
     "syscall", "kfunc", "fentry", "kretfunc", "fexit", "lsm", "iter", "perf_event", "xdp",
-    "socket_filter", "tc", "cgroup_skb", "cgroup_sock", "syscall_prog",
+    "socket_filter", "tc", "cgroup_skb", "cgroup_sock", "sock_ops", "sk_msg", "sk_skb", "syscall_prog",
 ]
 
 
@@ -255,5 +255,13 @@ cgroup_skb = _with_target(_kind("cgroup_skb", ProgType.CGROUP_SKB, "cgroup_skb")
                           'A cgroup skb program: ``@cgroup_skb("ingress")``.')
 cgroup_sock = _with_target(_kind("cgroup_sock", ProgType.CGROUP_SOCK, "cgroup/sock"),
                            "A cgroup socket-creation program.")
+sock_ops = _bare(_kind("sock_ops", ProgType.SOCK_OPS, "sockops", AttachType.CGROUP_SOCK_OPS),
+                 "A sock_ops program (``@sock_ops(cgroup=path)``): TCP events of a cgroup's sockets; "
+                 "adds them to sockmaps.")
+sk_msg = _bare(_kind("sk_msg", ProgType.SK_MSG, "sk_msg", AttachType.SK_MSG_VERDICT),
+               "An sk_msg verdict program run on sendmsg of a sockmap's sockets (``@sk_msg(map=m)``).")
+sk_skb = _with_target(_kind("sk_skb", ProgType.SK_SKB, "sk_skb"),
+                      'An sk_skb program on a sockmap\'s received data: ``@sk_skb("stream_verdict")``, '
+                      '``"stream_parser"`` or ``"verdict"`` (attach with ``map=``).')
 syscall_prog = _bare(_kind("syscall_prog", ProgType.SYSCALL, "syscall", flags=_SLEEPABLE),
                      "A BPF_PROG_TYPE_SYSCALL program (run with BPF_PROG_TEST_RUN; context is a Ptr[Struct]).")

@@ -63,7 +63,10 @@ class LoadedProgram(Closing):
         from .attach import attach_probe
         name = probe if isinstance(probe, str) else probe.name
         p = self.probes[name]
-        link = attach_probe(self.programs[name], p.kind.name, p.target, {**p.options, **options})
+        opts = {**p.options, **options}
+        if isinstance(opts.get("map"), MapDecl):   # sk_msg/sk_skb: the sockmap to attach to
+            opts["map"] = self.collection.maps[self._map_name(opts["map"])]
+        link = attach_probe(self.programs[name], p.kind.name, p.target, opts)
         old = self.links.pop(name, None)
         if old is not None:
             old.close()

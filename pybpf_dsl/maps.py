@@ -33,8 +33,8 @@ from .runtime.uapi import BPF_F_NO_PREALLOC, MapType
 
 __all__ = [
     "MapDecl", "HashMap", "ArrayMap", "PerCpuHash", "PerCpuArray", "LruHash", "LruPerCpuHash",
-    "LpmTrie", "Histogram", "RingBuf", "PerfBuf", "StackTrace", "Queue", "Stack", "ProgArray",
-    "DevMap", "CpuMap", "XskMap", "ArrayOfMaps", "HashOfMaps", "BloomFilter",
+    "LpmTrie", "Histogram", "RingBuf", "PerfBuf", "PerfArray", "StackTrace", "Queue", "Stack", "ProgArray",
+    "DevMap", "CpuMap", "XskMap", "SockMap", "SockHash", "ArrayOfMaps", "HashOfMaps", "BloomFilter",
     "PERF_MAX_STACK_DEPTH",
 ]
 
@@ -312,17 +312,10 @@ class RingBuf(MapDecl):
         return None, None
 
 
-class PerfBuf(MapDecl):
-    """``BPF_MAP_TYPE_PERF_EVENT_ARRAY`` carrying records of type T (bcc's BPF_PERF_OUTPUT).
-
-    In BPF: ``events.output(value)`` (``events.output(ctx, value)`` inside
-    helper functions).  In user space: ``prog.poll(events)`` or bcc's
-    ``prog["events"].open_perf_buffer(cb)`` + ``prog.perf_buffer_poll()``.
-    """
+class _PerfEventArray(MapDecl):
+    """``BPF_MAP_TYPE_PERF_EVENT_ARRAY``: one perf event fd per CPU (all possible CPUs by default)."""
 
     map_type = MapType.PERF_EVENT_ARRAY
-    type_params = ("value",)
-    method_names = ("output",)
     key_size = value_size = 4
 
     def __init__(self, max_entries: int | None = None, **kw: Any) -> None:
@@ -337,6 +330,33 @@ class PerfBuf(MapDecl):
 
     def ctypes_kv(self) -> tuple[Any, Any]:
         return ctypes.c_int, ctypes.c_int
+
+
+class PerfBuf(_PerfEventArray):
+    """``BPF_MAP_TYPE_PERF_EVENT_ARRAY`` carrying records of type T (bcc's BPF_PERF_OUTPUT).
+
+    In BPF: ``events.output(value)`` (``events.output(ctx, value)`` inside
+    helper functions).  In user space: ``prog.poll(events)`` or bcc's
+    ``prog["events"].open_perf_buffer(cb)`` + ``prog.perf_buffer_poll()``.
+    In tc, socket and cgroup skb programs ``events.output(value, packet=n)``
+    (bcc's perf_submit_skb) appends the first ``n`` bytes of the packet
+    (at most ``ctx.len``): the callback's sample is the record then those bytes.
+    """
+
+    type_params = ("value",)
+    method_names = ("output",)
+
+
+class PerfArray(_PerfEventArray):
+    """``BPF_MAP_TYPE_PERF_EVENT_ARRAY`` of counters (bcc's BPF_PERF_ARRAY).
+
+    In BPF: ``counters.perf_read()`` reads this CPU's counter (``perf_read(cpu)``
+    a given slot): a u64 count, or a negative errno cast to u64 (-ENOENT: no
+    counter there, -EINVAL: the counter is on another CPU).  In user space:
+    ``prog["counters"].open_perf_event(PerfType.HARDWARE, PerfHwConfig.CPU_CYCLES)``.
+    """
+
+    method_names = ("perf_read",)
 
 
 class _NoBtf(MapDecl):
@@ -387,9 +407,50 @@ class CpuMap(DevMap):
 
 
 class XskMap(DevMap):
-    """``BPF_MAP_TYPE_XSKMAP``: queue -> AF_XDP socket; ``xsks.redirect(queue)``."""
+    """``BPF_MAP_TYPE_XSKMAP``: queue -> AF_XDP socket; ``xsks.redirect(queue)``.
+
+    ``xsks.lookup(queue)`` is True when an AF_XDP socket is bound at ``queue``.
+    """
 
     map_type = MapType.XSKMAP
+    key = T.u32
+    method_names = ("redirect", "lookup")
+
+
+class SockMap(_NoBtf):
+    """``BPF_MAP_TYPE_SOCKMAP`` (bcc's BPF_SOCKMAP): index -> socket.
+
+    In BPF: ``socks.sock_map_update(ctx, key, flags)`` in sock_ops programs,
+    ``socks.msg_redirect_map(ctx, key, flags)`` in sk_msg and
+    ``socks.sk_redirect_map(ctx, key, flags)`` in sk_skb programs (they return
+    the verdict: SK_PASS, or SK_DROP when the slot is empty).  User space sets
+    sockets: ``prog["socks"][0] = sock``; attach with ``prog.attach(f, map=socks)``.
+    """
+
+    map_type = MapType.SOCKMAP
+    key = T.u32
+    method_names = ("sock_map_update", "msg_redirect_map", "sk_redirect_map")
+
+
+class SockHash(MapDecl):
+    """``BPF_MAP_TYPE_SOCKHASH[K]`` (bcc's BPF_SOCKHASH): key -> socket.
+
+    Keys are any DSL type (e.g. a struct of addresses and ports).  In BPF:
+    ``sock_hash_update(ctx, key, flags)``, ``msg_redirect_hash(ctx, key, flags)``
+    and ``sk_redirect_hash(ctx, key, flags)``, like :class:`SockMap`.
+    """
+
+    map_type = MapType.SOCKHASH
+    type_params = ("key",)
+    value_size = 4
+    default_entries = 1024
+    method_names = ("sock_hash_update", "msg_redirect_hash", "sk_redirect_hash")
+
+    def btf_kv(self) -> bool:
+        return False
+
+    def ctypes_kv(self) -> tuple[Any, Any]:
+        return self.key.ctype, None
 
 
 class Queue(MapDecl):

@@ -61,6 +61,26 @@ def get_current_uid_gid() -> u64:
     return os.getgid() << 32 | os.getuid()
 
 
+@helper(120)
+def get_ns_current_pid_tgid(dev: u64, ino: u64, nsdata: Buf) -> s64:
+    """Fill ``nsdata`` (a struct of u32 ``pid`` then u32 ``tgid``) with the ids seen from
+    the pid namespace ``dev``/``ino`` (``os.stat("/proc/self/ns/pid")``'s st_dev and st_ino).
+
+    Returns 0, or -EINVAL (and zeroes ``nsdata``) when the task is not in that namespace.
+    """
+    import ctypes
+    import struct
+    st = os.stat("/proc/self/ns/pid")
+    if ctypes.sizeof(nsdata) != 8 or (st.st_dev, st.st_ino) != (dev, ino):
+        ctypes.memset(ctypes.addressof(nsdata), 0, ctypes.sizeof(nsdata))
+        return -22
+    with open("/proc/thread-self/status") as f:
+        ids = {k: v.split()[-1] for k, _, v in (line.partition(":") for line in f)
+               if k in ("NSpid", "NStgid")}
+    _fill(nsdata, struct.pack("<II", int(ids["NSpid"]), int(ids["NStgid"])))
+    return 0
+
+
 @helper(16)
 def get_current_comm(buf: Buf) -> s64:
     """Copy the current task's name into a char array (NUL-terminated)."""

@@ -161,7 +161,7 @@ def _gen_printk(g: Any, e: ast.Call) -> Any:
     buf = g.alloca(t, "fmt")
     for i, byte in enumerate(data):
         if byte:
-            g.b.store(I8(byte), g.b.gep(buf, [I64(i)], source_etype=I8))
+            g.store(I8(byte), g.b.gep(buf, [I64(i)], source_etype=I8), T.u8)
     args = [buf, I32(len(data))] + [g.value(a, T.u64) if isinstance(a.ty, T.IntType) else g.gen(a)
                                       for a in e.args[1:]]
     return g.call_helper(_TRACE_PRINTK, I64, args)

@@ -43,6 +43,7 @@ class CompiledObject:
 def compile_programs(*programs: Any, license: str = "GPL") -> CompiledObject:
     """Compile ProgramDefs (and every function and map they reach) into one object."""
     from .backend import emit_object, optimise
+    from ..maps import MapDecl
     from .codegen import ModuleGen
     if not programs:
         raise ValueError("compile_programs() needs at least one program")
@@ -50,6 +51,9 @@ def compile_programs(*programs: Any, license: str = "GPL") -> CompiledObject:
     mg = ModuleGen(programs[0].name, typed[0].filename)
     for p in programs:
         mg.function(p, program=True)
+        for opt in p.options.values():    # e.g. @sk_skb(..., map=socks): the map it attaches to
+            if isinstance(opt, MapDecl):
+                mg.map_global(opt)
     mg.license(license)
     mg.finish()
     text = str(mg.module)

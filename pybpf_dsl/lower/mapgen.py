@@ -27,6 +27,8 @@ HELPER_IDS = {
     "perf_event_output": 25, "get_stackid": 27, "redirect_map": 51, "map_push_elem": 87,
     "map_pop_elem": 88, "map_peek_elem": 89, "ringbuf_output": 130, "ringbuf_reserve": 131,
     "ringbuf_submit": 132, "ringbuf_discard": 133,
+    "perf_event_read": 22, "sk_redirect_map": 52, "sock_map_update": 53, "msg_redirect_map": 60,
+    "sock_hash_update": 70, "msg_redirect_hash": 71, "sk_redirect_hash": 72,
 }
 _LIBBPF_PIN_BY_NAME = 1
 _ARRAYS = (MapType.ARRAY, MapType.PERCPU_ARRAY)
@@ -229,7 +231,8 @@ def gen_map_method(g: Any, e: ast.Call, m: Any, name: str) -> Any:
     a = e.margs
     mp = g.mg.map_global(m)
     if name == "lookup":
-        return lookup(g, m, in_memory(g, a["key"], m.key_type))
+        p = lookup(g, m, in_memory(g, a["key"], m.key_type))
+        return p if m.value_type is not None else _nonnull(g, p)
     if name in ("update", "insert"):
         flags = _u64(g, a["flags"]) if name == "update" else I64(BPF_NOEXIST)
         return _update(g, m, in_memory(g, a["key"], m.key_type), _value_ptr(g, a["value"], m.value_type), flags)
@@ -252,13 +255,20 @@ def gen_map_method(g: Any, e: ast.Call, m: Any, name: str) -> Any:
         size = I64(m.value_type.size)
         if m.map_type == MapType.RINGBUF:
             return _helper(g, "ringbuf_output", I64, [mp, data, size, I64(0)])
-        return _helper(g, "perf_event_output", I64, [_ctx(g, e), mp, I64(_BPF_F_CURRENT_CPU), data, size])
+        flags = g.b.or_(g.b.shl(_u64(g, a["packet"]), I64(32)), I64(_BPF_F_CURRENT_CPU))  # + packet bytes
+        return _helper(g, "perf_event_output", I64, [_ctx(g, e), mp, flags, data, size])
     if name == "get_stackid":
         return _helper(g, "get_stackid", I64, [_ctx(g, e), mp, _u64(g, a["flags"])])
     if name in ("call", "tail_call"):
         return _helper(g, "tail_call", I64, [_ctx(g, e), mp, _u64(g, a["index"])])
     if name == "redirect":
         return _helper(g, "redirect_map", I64, [mp, _u64(g, a["key"]), _u64(g, a["flags"])])
+    if name == "perf_read":
+        return _helper(g, "perf_event_read", I64, [mp, _u64(g, a["cpu"])])
+    if name in ("msg_redirect_map", "sk_redirect_map"):   # the key by value
+        return _helper(g, name, I64, [_ctx(g, e), mp, _u64(g, a["key"]), _u64(g, a["flags"])])
+    if name.endswith("_update") or name.endswith("_redirect_hash"):   # the key by address
+        return _helper(g, name, I64, [_ctx(g, e), mp, in_memory(g, a["key"], m.key_type), _u64(g, a["flags"])])
     if name == "push":
         return _helper(g, "map_push_elem", I64, [mp, in_memory(g, a["value"], m.value_type), _u64(g, a["flags"])])
     if name in ("pop", "peek"):

@@ -10,6 +10,7 @@ import ast
 from typing import Any
 
 from .. import types as T
+from ..runtime.uapi import MapType
 
 __all__ = ["type_map_method", "SIGNATURES"]
 
@@ -24,7 +25,7 @@ SIGNATURES: dict[str, tuple[tuple[str, ...], dict[str, int], bool]] = {
     "reserve": ((), {}, False),
     "submit": (("record",), {}, False),
     "discard": (("record",), {}, False),
-    "output": (("value",), {}, True),
+    "output": (("value", "packet"), {"packet": 0}, True),
     "get_stackid": (("flags",), {"flags": 0}, True),
     "tail_call": (("index",), {}, True),
     "call": (("index",), {}, True),
@@ -34,6 +35,10 @@ SIGNATURES: dict[str, tuple[tuple[str, ...], dict[str, int], bool]] = {
     "peek": (("out",), {}, False),
     "contains": (("value",), {}, False),
     "lookup_in": (("outer_key", "key"), {}, False),
+    "perf_read": (("cpu",), {"cpu": 0xFFFFFFFF}, False),
+    **{name: (("key", "flags"), {"flags": 0}, True) for name in (
+        "sock_map_update", "msg_redirect_map", "sk_redirect_map",
+        "sock_hash_update", "msg_redirect_hash", "sk_redirect_hash")},
 }
 
 
@@ -80,10 +85,13 @@ def type_map_method(ty: Any, e: ast.Call, m: Any, name: str) -> None:
     """Annotate ``m.<name>(...)``: bind the arguments, check them and set the result type."""
     margs = _bind(ty, e, name)
     e.margs = margs
-    for p in ("flags", "n", "index"):
+    for p in ("flags", "n", "index", "cpu", "packet"):
         if p in margs:
             ty.expr(margs[p])
-            ty.check_assignable(margs[p], T.u64 if p == "flags" else (m.value_type if p == "n" else T.u32))
+            ty.check_assignable(margs[p], T.u64 if p in ("flags", "cpu") else (m.value_type if p == "n" else T.u32))
+    if name == "output" and m.map_type != MapType.PERF_EVENT_ARRAY and margs["packet"].static != 0:
+        raise ty.err(margs["packet"], f"{m.name} is not a PerfBuf: only perf outputs append packet bytes",
+                     "declare it as PerfBuf[T] (bcc's perf_submit_skb)")
     if "key" in margs:
         kt = m.inner.key_type if name == "lookup_in" else m.key_type
         _value_arg(ty, margs["key"], kt, m, name + "() key")
@@ -107,6 +115,8 @@ def type_map_method(ty: Any, e: ast.Call, m: Any, name: str) -> None:
 
 
 def _result(m: Any, name: str) -> T.Type | None:
+    if name == "lookup" and m.value_type is None:   # values are kernel objects: only test for one
+        return T.bool
     if name in ("lookup", "reserve"):
         return T.PtrType(m.value_type, "direct", True)
     if name == "lookup_in":
@@ -115,4 +125,6 @@ def _result(m: Any, name: str) -> T.Type | None:
         return None
     if name == "contains":
         return T.bool
+    if name == "perf_read":
+        return T.u64
     return T.s64

@@ -656,3 +656,46 @@ TRACEPOINT_PROBE(raw_syscalls, sys_enter) {
         libc.syscall(462, ct.c_long(-1), 0, 0)        # mseal (newer than glibc's header): EINVAL
         names = {syscall_name(k.value) for k in b["ids"].keys()}
     assert {b"getppid", b"getpgid", b"sched_yield", b"mseal"} <= names
+
+
+@pytest.mark.parametrize("outer", ["BPF_ARRAY_OF_MAPS(maps, \"ex1\", 10)",
+                                   "BPF_HASH_OF_MAPS(maps, int, \"ex1\", 10)"])
+def test_maps_of_maps_take_the_named_table_as_inner_template(root, outer):
+    from pybpf_dsl.runtime.syscall import prog_test_run
+    src = """
+BPF_ARRAY(ex1, int, 4);
+BPF_ARRAY(ex2, int, 4);
+%s;
+int pick(struct __sk_buff *skb) {
+    int k = 0;
+    void *inner = maps.lookup(&k);
+    if (!inner) return 1000;
+    int *v = bpf_map_lookup_elem(inner, &k);
+    return v ? *v : 2000;
+}""" % outer
+    with BPF(text=src) as b:
+        fn = b.load_func("pick", BPF.SOCKET_FILTER)
+        assert prog_test_run(fn.fd, bytes(64)).retval == 1000
+        b["ex1"][0] = ct.c_int(7)
+        b["ex2"][0] = ct.c_int(9)
+        maps = b["maps"]
+        maps[0] = b["ex1"]
+        assert maps[0].value == b["ex1"].map_id
+        assert prog_test_run(fn.fd, bytes(64)).retval == 7
+        maps[0] = b["ex2"]
+        assert prog_test_run(fn.fd, bytes(64)).retval == 9
+        del maps[0]
+        assert prog_test_run(fn.fd, bytes(64)).retval == 1000
+
+
+def test_map_of_maps_names_a_missing_inner_table():
+    with pytest.raises(BPFError, match="inner map 'nosuch' is not a table of this program"):
+        BPF(text='BPF_ARRAY_OF_MAPS(maps_array, "nosuch", 10);')
+
+
+@pytest.mark.parametrize("call", ["bpf_usdt_readarg(1, ctx, &a)", "bpf_usdt_readarg_p(1, ctx, &a, sizeof(a))"])
+def test_usdt_readarg_without_usdt_contexts_is_one_clear_line(call):
+    with pytest.raises(CompileError) as exc:
+        BPF(text="int do_trace(struct pt_regs *ctx) { u64 a = 0; %s; return a; }" % call)
+    assert "do_trace: bpf_usdt_readarg" in str(exc.value) and "has no USDT probe argument 1" in str(exc.value)
+    assert "usdt_contexts=[USDT(" in str(exc.value) and "\n" not in str(exc.value)

@@ -400,6 +400,78 @@ def test_kernel_config_and_page_offset_are_defined():
               "int f(void *c) { return 0; }\n")
 
 
+
+def test_errno_and_kernel_version_macros_have_the_kernels_values(root):
+    import errno
+    src = """
+#include <linux/errno.h>
+#include <uapi/asm-generic/errno-base.h>
+#include <linux/version.h>
+BPF_ARRAY(out, u64, 6);
+#define PUT(i, x) { int k = i; u64 v = x; out.update(&k, &v); }
+int run(void *ctx) {
+    PUT(0, -EPERM) PUT(1, -ENOMEM) PUT(2, EFAULT) PUT(3, ENOTSUPP)
+    PUT(4, LINUX_VERSION_CODE) PUT(5, KERNEL_VERSION(4, 9, 300))
+    return 0;
+}
+"""
+    with loaded(src, {}) as (_obj, coll):
+        coll.load_program("run", ProgType.SYSCALL, flags=BPF_F_SLEEPABLE).test_run()
+        got = u64s(coll.maps["out"], range(6))
+    a, b, c = (int(x) for x in os.uname().release.split("-")[0].split(".")[:3])
+    assert got == [2**64 - errno.EPERM, 2**64 - errno.ENOMEM, errno.EFAULT, 524,
+                   (a << 16) + (b << 8) + min(c, 255), (4 << 16) + (9 << 8) + 255]
+
+
+def test_lsm_and_override_return_take_errno_names():
+    obj = compile_c("""
+#include <linux/errno.h>
+LSM_PROBE(bpf, int cmd, union bpf_attr *attr, unsigned int size) { return -EPERM; }
+int kprobe__should_fail(struct pt_regs *ctx) { bpf_override_return(ctx, -ENOMEM); return 0; }
+""")
+    assert {"lsm__bpf", "kprobe__should_fail"} <= set(obj.meta["programs"])
+
+
+def test_bcc_linux_version_code_overrides_the_running_kernel(monkeypatch):
+    monkeypatch.setenv("BCC_LINUX_VERSION_CODE", "264458")
+    compile_c('_Static_assert(LINUX_VERSION_CODE == KERNEL_VERSION(4, 9, 10), "override");\n'
+              "int f(void *c) { return 0; }\n")
+    monkeypatch.setenv("BCC_LINUX_VERSION_CODE", "4.9.10")
+    with pytest.raises(ValueError, match="BCC_LINUX_VERSION_CODE='4.9.10' is not a number"):
+        compile_c("int f(void *c) { return 0; }\n")
+
+
+
+def test_a_struct_the_program_defines_wins_over_the_kernels(root):
+    # as mountsnoop: struct mnt_namespace is private to fs/, so bcc programs define its head
+    src = """
+struct mnt_namespace {
+#if LINUX_VERSION_CODE < KERNEL_VERSION(5, 11, 0)
+    atomic_t count;
+#endif
+    struct ns_common ns;
+};
+struct big { char pad[464]; u32 inum; };  /* leaves little stack for the reads */
+BPF_ARRAY(out, struct big, 1);
+int run(void *ctx) {
+    struct big b = {};
+    struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+    struct nsproxy *nsproxy = task->nsproxy;
+    struct mnt_namespace *mnt_ns = nsproxy->mnt_ns;
+    b.inum = mnt_ns->ns.inum;
+    b.pad[0] = task->real_parent->tgid == task->tgid;
+    b.pad[1] = nsproxy->uts_ns != 0;
+    int k = 0;
+    out.update(&k, &b);
+    return 0;
+}
+"""
+    with loaded(src, {}) as (_obj, coll):
+        coll.load_program("run", ProgType.SYSCALL, flags=BPF_F_SLEEPABLE).test_run()
+        inum = struct.unpack_from("<I", coll.maps["out"].get(struct.pack("<i", 0)), 464)[0]
+    assert inum == os.stat("/proc/self/ns/mnt").st_ino
+
+
 # ---------------------------------------------------------------- errors
 
 def test_c_error_has_the_users_line():

@@ -478,11 +478,12 @@ def test_ugc_and_uflow_follow_a_python_process(root, name):
 
 # ---------------------------------------------------------------- hooks this kernel lacks
 
-@pytest.mark.parametrize("name", ["execsnoop-bpfcc", "opensnoop-bpfcc", "killsnoop-bpfcc", "offwaketime-bpfcc"])
+@pytest.mark.parametrize("name", ["execsnoop-bpfcc", "opensnoop-bpfcc", "killsnoop-bpfcc", "offwaketime-bpfcc",
+                                  "mountsnoop-bpfcc", "ttysnoop-bpfcc"])
 def test_kprobe_tool_fails_with_one_line(root, name):
     if features.has("kprobes"):
         pytest.skip("this kernel has kprobes")
-    out = run_to_end(tool(name))
+    out = run_to_end(tool(name), *(["/dev/null"] if name == "ttysnoop-bpfcc" else []))
     assert out.returncode == 1
     assert out.stderr.strip().splitlines() == [
         f"{name}: this kernel does not support kprobes: " + features.reason("kprobes")]

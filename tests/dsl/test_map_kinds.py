@@ -206,3 +206,16 @@ def test_per_cpu_maps_sum_in_user_space(root):
             assert arr.max(1).value == 8
     finally:
         os.sched_setaffinity(0, before)
+
+
+@xdp
+def to_xsk(ctx) -> int:
+    if sockets.lookup(ctx.rx_queue_index):
+        return sockets.redirect(ctx.rx_queue_index, XDP_DROP)
+    return XDP_PASS
+
+
+def test_xskmap_lookup_is_false_without_a_socket(root):
+    """Binding an AF_XDP socket needs a UMEM and a NIC queue: the empty slot is what is checked here."""
+    with load(to_xsk, cache=False) as prog:
+        assert prog.programs["to_xsk"].test_run(FRAME).retval == XDP_PASS

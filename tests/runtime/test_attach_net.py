@@ -239,6 +239,27 @@ def test_bcc_attach_and_remove_xdp(veth):
         remove_xdp(veth.dev, generic)                      # nothing there: the kernel shrugs
 
 
+def test_bcc_attach_xdp_update_if_noexist_refuses_a_busy_device(veth):
+    generic = uapi.XDP_FLAGS_SKB_MODE
+    noexist = generic | uapi.XDP_FLAGS_UPDATE_IF_NOEXIST
+    with counter_map() as cnt, xdp_counter(cnt) as prog, xdp_counter(cnt) as other, veth.ns.entered():
+        bcc_attach_xdp(veth.dev, prog, noexist)            # a free device: attached
+        first = xdp_state(veth.ns, veth.dev)["prog"]["id"]
+        with pytest.raises(SyscallError) as exc:           # ours already there
+            bcc_attach_xdp(veth.dev, other, noexist)
+        assert exc.value.errno == errno.EBUSY and "\n" not in str(exc.value)
+        assert xdp_state(veth.ns, veth.dev)["prog"]["id"] == first
+        remove_xdp(veth.dev, generic)
+        with netlink.RtNetlink() as nl:                    # someone else's, by netlink
+            netlink.set_xdp(nl, ifindex(veth.dev), prog.fileno(), generic)
+        with pytest.raises(SyscallError) as exc:
+            bcc_attach_xdp(veth.dev, other, noexist)
+        assert exc.value.errno == errno.EBUSY
+        assert xdp_state(veth.ns, veth.dev)["prog"]["id"] == first
+        remove_xdp(veth.dev, generic)
+        assert xdp_state(veth.ns, veth.dev) == {}
+
+
 # --------------------------------------------------------------------- BPF_PROG_TEST_RUN
 
 frames = st.one_of(

@@ -90,9 +90,17 @@ def bcc_attach_xdp(dev: str | bytes | int, fn: Any, flags: int = 0) -> None:
     The attachment is remembered for :func:`remove_xdp` and ends when the
     process exits.  A program that something else attached by netlink is
     replaced through netlink, as bcc does (that one then outlives the process).
+    With XDP_FLAGS_UPDATE_IF_NOEXIST nothing is replaced: a device already
+    running an XDP program in that mode raises SyscallError(EBUSY).
     """
     mode = _mode(flags)
     index = ifindex(dev)
+    if flags & XDP_FLAGS_UPDATE_IF_NOEXIST and (index, mode) in _registry:
+        name = ifname(index)
+        raise syscall_error("BPF_LINK_CREATE", _errno.EBUSY,
+                            f"attaching {_MODE_NAMES[mode]} XDP program to {name}",
+                            f"{name} already runs an XDP program (XDP_FLAGS_UPDATE_IF_NOEXIST); "
+                            "remove it first with remove_xdp") from None
     old = _registry.pop((index, mode), None)
     if old is not None:
         old.close()
