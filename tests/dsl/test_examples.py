@@ -22,6 +22,7 @@ EXPECT = {
     "iter_tasks.py": ["python"],
     "packet_programs.py": ["xdp udp -> 1  tcp -> 2", "keeps 64 bytes", "tc -> 0  cgroup_skb -> 1"],
     "print_opens.py": ["opens /etc/hostname flags=0x"],
+    "sockmap_splice.py": ["received: b'hello through the sockmap'", "bytes moved: 25"],
 }
 
 
