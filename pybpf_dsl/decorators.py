@@ -195,6 +195,14 @@ def bpf_function(fn: Callable[..., Any] | None = None, *, inline: bool = True) -
     facts (bounds, NULL tests) inside it.  ``@bpf_function(inline=False)``
     makes it one BPF subprogram called with BPF-to-BPF calls (smaller code
     when a large function is called from many places; at most 5 arguments).
+
+    Struct and array parameters are passed by value, as C passes structs:
+    the callee works on its own copy and the caller never sees its writes
+    (a subprogram receives a pointer to the caller's object and copies it
+    on entry).  Declare the parameter ``Ptr[T]`` to pass the caller's
+    object itself: ``def bump(p: Ptr[Pair])`` called as ``bump(pair)`` (a
+    local, a field of one, or memory behind a pointer such as a map value)
+    writes into ``pair``.  The interpreter does the same.
     """
     if fn is None:
         return lambda f: BPFFunction(f, inline)

@@ -54,8 +54,10 @@ class LoadedProgram(Closing):
         self._prints: Any = None
         self._inner_maps: list[Any] = []
         if print_sites:
-            from .printfmt import PRINT_MAP, PrintReader
-            self._prints = PrintReader(collection.maps[PRINT_MAP].fileno(), print_sites)
+            from .printfmt import PRINT_LOST_MAP, PRINT_MAP, PrintReader
+            lost = collection.maps.get(PRINT_LOST_MAP)
+            self._prints = PrintReader(collection.maps[PRINT_MAP].fileno(), print_sites,
+                                       lost.fileno() if lost is not None else None)
 
     # -- attaching -----------------------------------------------------------------
     def attach(self, probe: Any, **options: Any) -> Any:

@@ -27,10 +27,11 @@ import json
 import sys
 from typing import Any, Callable
 
-__all__ = ["PRINT_MAP", "PrintSite", "PrintReader", "Address", "StructValue", "describe", "decode",
+__all__ = ["PRINT_MAP", "PRINT_LOST_MAP", "PrintSite", "PrintReader", "Address", "StructValue", "describe", "decode",
            "sites_to_json", "sites_from_json"]
 
 PRINT_MAP = "pybpf_print"     # the internal ring buffer carrying print records
+PRINT_LOST_MAP = "pybpf_print_lost"   # a one-slot u64 array: records dropped because the ring was full
 
 
 class Address(int):
@@ -153,12 +154,26 @@ class PrintReader:
     ``sink`` is a callable taking the text (default: write to sys.stdout).
     """
 
-    def __init__(self, map_fd: int, sites: list[PrintSite]) -> None:
+    def __init__(self, map_fd: int, sites: list[PrintSite], lost_fd: int | None = None) -> None:
         from .runtime.ring_buffer import RingBuffer
         self.sites = sites
         self.sink: Callable[[str], Any] | None = None
+        self.lost = 0                       # records the kernel dropped (ring full), as reported so far
+        self._lost_fd = lost_fd
         self._ring = RingBuffer()
         self._ring.add(map_fd, self._record)
+
+    def _report_lost(self) -> None:
+        """Write bcc's "Possibly lost N samples" to stderr when the drop counter grew."""
+        if self._lost_fd is None:
+            return
+        from .runtime.syscall import map_lookup
+        from .runtime.uapi import ffi
+        key, value = ffi.new("uint32_t *"), ffi.new("uint64_t *")
+        map_lookup(self._lost_fd, key, value)
+        if value[0] > self.lost:
+            sys.stderr.write(f"Possibly lost {value[0] - self.lost} samples\n")
+            self.lost = value[0]
 
     def _record(self, _ctx: Any, data: int, size: int) -> None:
         rec = ctypes.string_at(data, size)
@@ -174,11 +189,15 @@ class PrintReader:
 
     def poll(self, timeout_ms: int = -1) -> int:
         """Wait up to ``timeout_ms`` for records and print them; returns how many."""
-        return self._ring.poll(timeout_ms)
+        n = self._ring.poll(timeout_ms)
+        self._report_lost()
+        return n
 
     def consume(self) -> int:
         """Print the records waiting, without blocking."""
-        return self._ring.consume()
+        n = self._ring.consume()
+        self._report_lost()
+        return n
 
     def close(self) -> None:
         self._ring.close()

@@ -87,9 +87,27 @@ def _type_bpf_call(ty: Any, e: ast.Call, fn: Any) -> None:
                      f"call it as {fn.name}({names})")
     for a, (_, pt) in zip(e.args, params):
         ty.expr(a)
-        ty.check_assignable(a, pt)
+        if isinstance(pt, T.PtrType) and pt.space == "direct" and a.ty is pt.target \
+                and isinstance(a.ty, (T.StructType, T.ArrayType)):
+            _check_reference(ty, a, fn)
+            a.byref = True
+        else:
+            ty.check_assignable(a, pt)
     fn.typed()
     e.ty, e.kind = ret, "bpfcall"
+
+
+def _check_reference(ty: Any, a: ast.expr, fn: Any) -> None:
+    """``a`` (a struct or array) passed to a ``Ptr[T]`` parameter: it must be writable memory."""
+    base = a
+    while isinstance(base, (ast.Attribute, ast.Subscript)) and getattr(base, "map", None) is None:
+        if getattr(base, "space", "direct") != "direct":
+            break
+        base = base.value
+    ok = isinstance(base, ast.Name) and base.id in ty.locals or isinstance(getattr(base, "ty", None), T.PtrType)
+    if not ok or getattr(a, "space", "direct") != "direct":
+        raise ty.err(a, f"{fn.name}() takes a pointer: pass a local variable, or a field of one or of a map value",
+                     f"copy {ast.unparse(a)} into a local first: `v = {ast.unparse(a)}`")
 
 
 def _type_len(ty: Any, e: ast.Call) -> None:

@@ -133,7 +133,7 @@ class ModuleGen:
             fty = ir.FunctionType(I32, [PTR])
         else:
             ret = ir.VoidType() if tf.ret is None else reg_type(tf.ret)
-            fty = ir.FunctionType(ret, [reg_type(t) for _, t in tf.params])
+            fty = ir.FunctionType(ret, [PTR if is_aggregate(t) else reg_type(t) for _, t in tf.params])
         fn = ir.Function(self.module, fty, bfn.name if program else f"{bfn.name}")
         self.functions[bfn] = fn
         if program:
@@ -219,7 +219,10 @@ class FunctionGen:
             self.slots[name] = self.alloca(t, name)
         for arg, (name, t) in zip(self.fn.args, tf.params):
             arg.name = name + ".arg"
-            self.store(arg, self.slots[name], t)
+            if is_aggregate(t):     # by value, like C: the callee works on its own copy
+                self.copy(self.slots[name], arg, t.size)
+            else:
+                self.store(arg, self.slots[name], t)
         if self.prologue is not None:
             self.prologue(self)
         self.block(tf.node.body)
@@ -705,7 +708,8 @@ class FunctionGen:
         if kind == "bpfcall":
             callee = self.mg.function(fn, program=False)
             params, _ = fn.signature()
-            args = [self.value(a, pt) for a, (_, pt) in zip(e.args, params)]
+            args = [self.gen(a) if getattr(a, "byref", False) or is_aggregate(pt) else self.value(a, pt)
+                    for a, (_, pt) in zip(e.args, params)]
             return self.b.call(callee, args)
         if kind in ("min", "max"):
             a, c = (self.value(x, e.ty) for x in e.args)

@@ -58,6 +58,8 @@ def run(bfn: Any, args: tuple[Any, ...]) -> Any:
         raise TypeError(f"{bfn.name}() takes {len(tf.params)} argument(s), {len(args)} given")
     frame = Frame(tf)
     for (name, t), a in zip(tf.params, args):
+        if _aggregate(t):       # by value, like C: the callee gets its own copy
+            a = type(a).from_buffer_copy(a)
         frame.vars[name] = a if not isinstance(t, T.IntType) else convert(a, T.s64, t)
     try:
         frame.block(tf.node.body)
@@ -306,7 +308,8 @@ class Frame:
             return interp_print(self, e)
         if kind == "bpfcall":
             params, _ = fn.signature()
-            return run(fn, tuple(self.value(a, pt) for a, (_, pt) in zip(e.args, params)))
+            return run(fn, tuple(self.eval(a) if getattr(a, "byref", False) else self.value(a, pt)
+                                 for a, (_, pt) in zip(e.args, params)))
         if kind in ("min", "max", "abs"):
             vals = [self.value(a, e.ty) for a in e.args]
             return e.ty.wrap({"min": min, "max": max, "abs": lambda x: abs(x)}[kind](*vals))

@@ -10,7 +10,8 @@ ring buffer (:data:`~pybpf_dsl.printfmt.PRINT_MAP`), stores its site id and
 every value, and submits it; the literal text, ``sep``/``end``, f-string
 conversions and format specs stay in user space
 (:class:`~pybpf_dsl.printfmt.PrintSite`).  A record the ring has no room for
-is dropped, as bpftrace drops events.  In CPython the interpreter builds the
+is dropped, as bpftrace drops events, and counted in
+:data:`~pybpf_dsl.printfmt.PRINT_LOST_MAP` (user space reports "Possibly lost N samples").  In CPython the interpreter builds the
 same record bytes and formats them with the same code.
 """
 
@@ -21,14 +22,14 @@ import sys
 from typing import Any
 
 from .. import types as T
-from ..maps import RingBuf
-from ..printfmt import PRINT_MAP, PrintSite, decode, describe
+from ..maps import ArrayMap, RingBuf
+from ..printfmt import PRINT_LOST_MAP, PRINT_MAP, PrintSite, decode, describe
 from .typer import NOSTATIC
 
-__all__ = ["PRINT_RING", "type_print", "gen_print", "interp_print"]
+__all__ = ["PRINT_RING", "PRINT_LOST", "type_print", "gen_print", "interp_print"]
 
 _MAX_RECORD = 4096
-_RINGBUF_RESERVE, _RINGBUF_SUBMIT = 131, 132
+_MAP_LOOKUP_ELEM, _RINGBUF_RESERVE, _RINGBUF_SUBMIT = 1, 131, 132
 _CONVERSIONS = {-1: "", ord("r"): "r", ord("s"): "s", ord("a"): "a"}
 
 
@@ -40,6 +41,7 @@ class _PrintRing(RingBuf):
 
 
 PRINT_RING = _PrintRing(64, name=PRINT_MAP)
+PRINT_LOST = ArrayMap[T.u64](1, name=PRINT_LOST_MAP)   # slot 0: records the ring had no room for
 
 
 def _literal(ty: Any, node: ast.expr, what: str) -> str:
@@ -161,8 +163,10 @@ def gen_print(g: Any, e: ast.Call) -> None:
     site = g.mg.print_site(e.print_site)
     layout = e.print_layout
     rec = g.call_helper(_RINGBUF_RESERVE, PTR, [g.mg.map_global(PRINT_RING), I64(layout.size), I64(0)])
-    fill, done = g.new_block("print.fill"), g.new_block("print.end")
-    g.b.cbranch(g.b.icmp_unsigned("!=", g.b.ptrtoint(rec, I64), I64(0)), fill, done)
+    fill, lost, done = g.new_block("print.fill"), g.new_block("print.lost"), g.new_block("print.end")
+    g.b.cbranch(g.b.icmp_unsigned("!=", g.b.ptrtoint(rec, I64), I64(0)), fill, lost)
+    g.b.position_at_end(lost)
+    _count_lost(g, done)
     g.b.position_at_end(fill)
     g.store(I32(site), rec, T.u32)
     for f, v in zip(layout.fields[1:], values):
@@ -174,6 +178,18 @@ def gen_print(g: Any, e: ast.Call) -> None:
     g.call_helper(_RINGBUF_SUBMIT, I64, [rec, I64(0)])
     g.b.branch(done)
     g.b.position_at_end(done)
+
+
+def _count_lost(g: Any, done: Any) -> None:
+    """Add one to the lost-record counter (an atomic add on its array slot), then go to ``done``."""
+    from .codegen import I64, PTR
+    key = g.alloca(T.u32, "print.lost.key")
+    slot = g.call_helper(_MAP_LOOKUP_ELEM, PTR, [g.mg.map_global(PRINT_LOST), key])
+    add = g.new_block("print.lost.add")
+    g.b.cbranch(g.b.icmp_unsigned("!=", g.b.ptrtoint(slot, I64), I64(0)), add, done)
+    g.b.position_at_end(add)
+    g.b.atomic_rmw("add", slot, I64(1), "monotonic")
+    g.b.branch(done)
 
 
 def _pack(buf: bytearray, off: int, t: T.Type, v: Any) -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from ..ctypes_bridge import ctype_for
 from ..errors import ObjectFormatError
@@ -22,9 +22,13 @@ from .elfobj import (SHN_ABS, SHN_COMMON, SHN_UNDEF, SHT_NOBITS, SHT_NULL, SHT_R
                      STB_GLOBAL, STB_WEAK, STT_FUNC, STT_NOTYPE, STT_OBJECT, STT_SECTION, ElfObject, Section,
                      Symbol)
 from .mapspec import MapSpec, PinMode
-from .program import MapRef, ProgramSpec, section_def
+from .program import KsymRef, MapRef, ProgramSpec, section_def
 from .uapi import (BPF_F_MMAPABLE, BPF_F_RDONLY_PROG, BPF_LD_IMM64, BPF_PSEUDO_CALL, BPF_PSEUDO_FUNC,
                    MapType, ProgType)
+
+KCONFIG = ".kconfig"
+_KSYMS = ".ksyms"
+_VAR_GLOBAL = 1
 
 __all__ = ["ObjectSpec", "parse_object"]
 
@@ -56,6 +60,18 @@ class ObjectSpec:
     data_maps: list[str] = field(default_factory=list)
 
 
+class Extern(NamedTuple):
+    """An ``extern`` the loader resolves: a ``__kconfig`` variable (``kind`` "kconfig", at
+    ``offset`` of the .kconfig map, ``size`` bytes, ``string`` for char arrays) or a
+    ``__ksym`` ("var" typed, "addr" untyped, "func" a kfunc)."""
+    name: str
+    kind: str
+    weak: bool
+    offset: int = 0
+    size: int = 0
+    string: bool = False
+
+
 @dataclass
 class _Func:
     """One function of an executable section: instructions [start, end)."""
@@ -68,9 +84,10 @@ class _Func:
 
 @dataclass
 class _Reloc:
-    kind: str          # "map" | "data" | "call" | "func"
+    kind: str          # "map" | "data" | "call" | "func" | "ksym"
     target: str = ""   # map name, or section name for calls
     offset: int = 0    # data offset, or target instruction index for calls
+    extern: Extern | None = None
 
 
 class _Parser:
@@ -96,6 +113,7 @@ class _Parser:
             raise ObjectFormatError(f"{name}: the object has no symbol table")
         self.symbols = self.elf.symbols(symtabs[0])
         self.by_name = {s.name: s for s in self.sections}
+        self.externs: dict[str, Extern] = {}
 
     def section(self, index: int, what: str) -> Section:
         """Section ``index``, which ``what`` refers to; a bad index is a malformed object."""
@@ -136,17 +154,50 @@ class _Parser:
         sec = self.by_name.get(".BTF")
         if sec is None:
             return None, b"", {}
-        raw = self.fixup_btf(BTF.parse(self.elf.data(sec)))
+        orig = BTF.parse(self.elf.data(sec))
+        self.externs = self.find_externs(orig)
+        raw = self.fixup_btf(orig)
         btf = BTF.parse(raw)
         btf.description = f"BTF of {self.name}"
         ext_sec = self.by_name.get(".BTF.ext")
         ext = parse_btf_ext(self.elf.data(ext_sec), btf.string) if ext_sec is not None else {}
         return btf, raw, ext
 
+    def find_externs(self, btf: BTF) -> dict[str, Extern]:
+        """The ``__kconfig`` and ``__ksym`` externs, with .kconfig offsets laid out as libbpf does."""
+        weak = {s.name for s in self.symbols if s.shndx == SHN_UNDEF and s.bind == STB_WEAK}
+        out: dict[str, Extern] = {}
+        for t in btf.iter_types(Kind.DATASEC):
+            if t.name not in (KCONFIG, _KSYMS):
+                continue
+            end = 0
+            for v in t.vars:
+                var = btf.ref(v.type_id)
+                if t.name == _KSYMS:
+                    kind = "func" if var.kind == Kind.FUNC else "var" if _typed(btf, var.type_id) else "addr"
+                    out[var.name] = Extern(var.name, kind, var.name in weak)
+                    continue
+                size = btf.sizeof(var.type_id)
+                target = btf.resolve(var.type_id)
+                string = target.kind == Kind.ARRAY
+                align = 1 if string else min(size, 8)
+                end = (end + align - 1) // align * align
+                out[var.name] = Extern(var.name, "kconfig", var.name in weak, end, size, string)
+                end += size
+        return out
+
     def fixup_btf(self, btf: BTF) -> bytes:
-        """Fill DATASEC sizes and variable offsets from the ELF, as the kernel requires."""
+        """Fill DATASEC sizes and variable offsets from the ELF, as the kernel requires.
+
+        Extern variables and functions become global (the kernel refuses extern
+        linkage), .kconfig gets its layout, and the .ksyms section, which no map
+        uses, becomes an anonymous struct of ints of the same byte length.
+        """
         raw = bytearray(btf.data)
         for t in btf.iter_types(Kind.DATASEC):
+            if t.name in (KCONFIG, _KSYMS):
+                self._fixup_extern_sec(btf, t, raw)
+                continue
             sec = self.by_name.get(t.name)
             if sec is None:
                 continue
@@ -162,6 +213,42 @@ class _Parser:
             for i, (off, tid, size) in enumerate(entries):
                 struct.pack_into("<III", raw, pos + 12 + 12 * i, tid, off, size)
         return bytes(raw)
+
+    def _fixup_extern_sec(self, btf: BTF, t: Any, raw: bytearray) -> None:
+        pos = btf.record_offset(t.id)
+        ints = [i for i in btf.find_all("int", Kind.INT) if i.size == 4]
+        if t.name == _KSYMS and not ints:
+            raise ObjectFormatError(f"{self.name}: __ksym externs need an 'int' type in the object's BTF")
+        for i, v in enumerate(t.vars):
+            var = btf.ref(v.type_id)
+            vpos = btf.record_offset(var.id)
+            if var.kind == Kind.FUNC:
+                info = struct.unpack_from("<I", raw, vpos + 4)[0]
+                struct.pack_into("<I", raw, vpos + 4, (info & ~0xFFFF) | _VAR_GLOBAL)
+                ppos = btf.record_offset(var.type_id) + 12  # a global FUNC needs named parameters
+                for j in range(btf.ref(var.type_id).vlen):
+                    pname, ptype = struct.unpack_from("<II", raw, ppos + 8 * j)
+                    if ptype and not pname:
+                        struct.pack_into("<I", raw, ppos + 8 * j, struct.unpack_from("<I", raw, vpos)[0])
+            else:
+                struct.pack_into("<I", raw, vpos + 12, _VAR_GLOBAL)
+            if t.name == _KSYMS:
+                if var.kind == Kind.VAR and not _typed(btf, var.type_id):
+                    struct.pack_into("<I", raw, vpos + 8, ints[0].id)
+                # member i: (name, int, bit offset 32 * i)
+                name_off = struct.unpack_from("<I", raw, vpos)[0]
+                struct.pack_into("<III", raw, pos + 12 + 12 * i, name_off, ints[0].id, 32 * i)
+            else:
+                e = self.externs[var.name]
+                struct.pack_into("<III", raw, pos + 12 + 12 * i, v.type_id, e.offset, e.size)
+        if t.name == _KSYMS:
+            struct.pack_into("<III", raw, pos, 0, (int(Kind.STRUCT) << 24) | t.vlen, 4 * t.vlen)
+        else:
+            struct.pack_into("<I", raw, pos + 8, self.kconfig_size())
+
+    def kconfig_size(self) -> int:
+        """Bytes of the .kconfig map value (0: the object has no __kconfig externs)."""
+        return max((e.offset + e.size for e in self.externs.values() if e.kind == "kconfig"), default=0)
 
     # ---------------------------------------------------------------- maps
     def global_data_maps(self, btf: BTF | None) -> dict[str, MapSpec]:
@@ -220,6 +307,38 @@ class _Parser:
             maps[var.name] = spec
         return maps
 
+    def map_slots(self, btf: BTF, btf_maps: dict[str, MapSpec]) -> None:
+        """Record ``.values = { [i] = &inner_map / &prog }`` (relocations of .maps) as
+        ``extra["slots"]`` of the outer map: slot index -> ("map" | "prog", name)."""
+        sec = self.by_name.get(".maps")
+        if sec is None:
+            return
+        starts = {s.name: s.value for s in self.symbols_in(sec.index, (STT_OBJECT,)) if s.name in btf_maps}
+        for rel in self.sections:
+            if rel.type not in (SHT_REL, SHT_RELA) or rel.info != sec.index:
+                continue
+            for r in self.elf.relocations(rel):
+                outer = max((n for n, start in starts.items() if start <= r.offset),
+                            key=lambda n: starts[n], default=None)
+                if outer is None:
+                    raise ObjectFormatError(f"{self.name}: .maps relocation at {r.offset} is in no map")
+                base = starts[outer] + _values_offset(btf, outer)
+                slot, rem = divmod(r.offset - base, 8)
+                spec = btf_maps[outer]
+                if rem or not 0 <= slot < spec.max_entries:
+                    raise ObjectFormatError(f"{self.name}: map {outer!r}: initial value at {r.offset}"
+                                            " is not a slot of its values array")
+                sym = self.symbol(r.sym, f"a relocation in {rel.name}")
+                target = self.section(sym.shndx, f"symbol {sym.name!r}") if sym.shndx != SHN_UNDEF else None
+                if target is not None and target.flags & SHF_EXECINSTR and sym.type == STT_FUNC:
+                    kind = "prog"
+                elif target is sec and sym.name in btf_maps:
+                    kind = "map"
+                else:
+                    raise ObjectFormatError(f"{self.name}: map {outer!r} slot {slot}: {sym.name!r} is"
+                                            " neither a map nor a program")
+                spec.extra.setdefault("slots", {})[slot] = (kind, sym.name)
+
     # ---------------------------------------------------------------- code
     def functions(self) -> dict[str, list[_Func]]:
         """Functions by executable section name, sorted by start."""
@@ -262,10 +381,15 @@ class _Parser:
                legacy: dict[str, MapSpec], btf_maps: dict[str, MapSpec]) -> _Reloc:
         opcode, regs, _o, imm = _INSN.unpack_from(code, off)
         shndx = sym.shndx
+        ext = self.externs.get(sym.name) if shndx == SHN_UNDEF else None
+        if ext is not None and ext.kind == "kconfig":
+            return _Reloc("data", KCONFIG, ext.offset + imm)
+        if ext is not None:
+            return _Reloc("ksym", sym.name, extern=ext)
         if shndx in (SHN_UNDEF, SHN_ABS, SHN_COMMON):
             raise ObjectFormatError(
                 f"{self.name}: {where}+{off}: extern symbol {sym.name!r} is not supported"
-                " (kconfig and ksym externs need libbpf-style extern resolution)")
+                " (only __kconfig and __ksym externs are resolved)")
         sec = self.section(shndx, f"symbol {sym.name!r}")
         value = sym.value
         if opcode == _CALL and regs >> 4 == BPF_PSEUDO_CALL:
@@ -307,6 +431,36 @@ def _ctype(btf: BTF | None, type_id: int) -> Any:
         return None
 
 
+def _kconfig_map(btf: BTF | None, size: int, externs: dict[str, Extern]) -> MapSpec:
+    """The read-only .kconfig array map; the loader fills ``data`` from the running kernel."""
+    found = btf.find_all(KCONFIG, Kind.DATASEC) if btf is not None else []
+    kconfig = [e for e in externs.values() if e.kind == "kconfig"]
+    return MapSpec(KCONFIG, MapType.ARRAY, 4, size, 1, flags=BPF_F_MMAPABLE | BPF_F_RDONLY_PROG,
+                   btf_value_type_id=found[0].id if found else 0, data=bytes(size), freeze=True,
+                   value_type=_ctype(btf, found[0].id if found else 0),
+                   extra={"section": KCONFIG, "externs": kconfig})
+
+
+def _values_offset(btf: BTF, name: str) -> int:
+    """Byte offset of the ``values`` member in map ``name``'s definition."""
+    var = next(btf.ref(v.type_id) for v in btf.find_all(".maps", Kind.DATASEC)[0].vars
+               if btf.ref(v.type_id).name == name)
+    try:
+        return btf.resolve(var.type_id).member("values").bit_offset // 8
+    except KeyError:
+        raise ObjectFormatError(f"map {name!r} has initial values but no 'values' member") from None
+
+
+def _typed(btf: BTF, type_id: int) -> bool:
+    """Whether a __ksym variable has a type (``extern const void x __ksym`` has none)."""
+    while type_id:
+        t = btf.ref(type_id)
+        if t.kind not in (Kind.CONST, Kind.VOLATILE, Kind.RESTRICT, Kind.TYPE_TAG):
+            return True
+        type_id = t.type_id
+    return False
+
+
 def _map_type(value: int, name: str) -> MapType:
     try:
         return MapType(value)
@@ -323,6 +477,7 @@ def _btf_map_def(btf: BTF, name: str, type_id: int) -> MapSpec:
     key_id = value_id = 0
     key_size = value_size = None
     inner: MapSpec | None = None
+    has_values = False
     for m in t.members:
         mt = btf.resolve(m.type_id)
         if m.name in ("key", "value"):
@@ -336,6 +491,7 @@ def _btf_map_def(btf: BTF, name: str, type_id: int) -> MapSpec:
         elif m.name == "values":
             if mt.kind != Kind.ARRAY:
                 raise ObjectFormatError(f"map {name!r}: values must be declared with __array()")
+            has_values = True
             elem = btf.resolve(mt.array[0])
             target = btf.resolve(elem.type_id) if elem.kind == Kind.PTR else elem
             if target.kind == Kind.STRUCT:
@@ -354,9 +510,9 @@ def _btf_map_def(btf: BTF, name: str, type_id: int) -> MapSpec:
         key_size = fields.get("key_size", 0)
     if value_size is None:
         value_size = fields.get("value_size", 0)
-    if inner is not None and not value_size:
+    if has_values and not value_size:  # map fds or program fds
         value_size = 4
-    if inner is not None and not key_size:
+    if has_values and not key_size:
         key_size = 4
     pinning = PinMode.BY_NAME if fields.get("pinning", 0) == _LIBBPF_PIN_BY_NAME else PinMode.NONE
     if fields.get("pinning", 0) not in (0, _LIBBPF_PIN_BY_NAME):
@@ -381,7 +537,8 @@ class _Linker:
                 return f
         raise ObjectFormatError(f"{self.obj}: call into {section}+{insn * 8}, where no function is")
 
-    def link(self, main: _Func) -> tuple[bytes, list[MapRef], list[FuncInfo], list[LineInfo], list]:
+    def link(self, main: _Func) -> tuple[bytes, list[MapRef], list[FuncInfo], list[LineInfo], list,
+                                         list[KsymRef]]:
         placed: list[tuple[_Func, int]] = [(main, 0)]
         base_of = {(main.section, main.start): 0}
         out = bytearray()
@@ -389,6 +546,7 @@ class _Linker:
         func_info: list[FuncInfo] = []
         line_info: list[LineInfo] = []
         core: list[CoreRelo] = []
+        ksyms: list[KsymRef] = []
         i = 0
         while i < len(placed):
             func, base = placed[i]
@@ -412,6 +570,8 @@ class _Linker:
                     new_imm = base_of[key] + (r.offset - callee.start) - pos - 1
                     new_regs = regs if r.kind == "call" else (regs & 0x0F) | (BPF_PSEUDO_FUNC << 4)
                     _INSN.pack_into(chunk, (idx - func.start) * 8, opcode, new_regs, _off, new_imm)
+                elif r.kind == "ksym":
+                    ksyms.append(KsymRef(pos, r.target, r.extern.kind, r.extern.weak))
                 else:
                     map_refs.append(MapRef(pos, r.target, r.offset if r.kind == "data" else None))
             out += chunk
@@ -423,7 +583,7 @@ class _Linker:
                           if func.start <= li.insn < func.end]
             core += [cr._replace(insn=cr.insn + shift) for cr in ext.core_relos
                      if func.start <= cr.insn < func.end]
-        return bytes(out), map_refs, func_info, line_info, core
+        return bytes(out), map_refs, func_info, line_info, core, ksyms
 
 
 def parse_object(data: bytes, name: str = "<object>") -> ObjectSpec:
@@ -441,8 +601,12 @@ def _build(p: _Parser, name: str) -> ObjectSpec:
     license = p.license()
     version = p.version()
     data_maps = p.global_data_maps(btf)
+    if p.kconfig_size():
+        data_maps[KCONFIG] = _kconfig_map(btf, p.kconfig_size(), p.externs)
     legacy = p.legacy_maps()
     btf_maps = p.btf_maps(btf)
+    if btf_maps:
+        p.map_slots(btf, btf_maps)
     maps: dict[str, MapSpec] = {}
     for group in (btf_maps, legacy, data_maps):
         for key, spec in group.items():
@@ -461,7 +625,7 @@ def _build(p: _Parser, name: str) -> ObjectSpec:
         for func in flist:
             if not func.is_global:
                 continue  # static functions in a program section are subprograms
-            insns, map_refs, func_info, line_info, core = linker.link(func)
+            insns, map_refs, func_info, line_info, core, ksyms = linker.link(func)
             if found is not None:
                 d, target = found
                 prog_type, attach, flags, btf_target = d.prog_type, d.attach_type, d.flags, d.btf_target
@@ -473,5 +637,5 @@ def _build(p: _Parser, name: str) -> ObjectSpec:
                 func.name, section, prog_type, insns, license=license, expected_attach_type=attach,
                 attach_to=target, flags=flags, kern_version=version, btf=btf,
                 func_info=func_info, line_info=line_info, map_refs=map_refs, core_relos=core,
-                btf_target=btf_target)
+                btf_target=btf_target, ksym_refs=ksyms)
     return ObjectSpec(programs, maps, license, version, btf, btf_raw, list(data_maps))

@@ -14,22 +14,24 @@ if a later step fails.
 
 from __future__ import annotations
 
+import gzip
 import os
 import struct
 from dataclasses import replace
 from typing import Any, Iterable
 
-from ..errors import ObjectFormatError, syscall_error
+from ..errors import NotSupported, ObjectFormatError, syscall_error
 from . import syscall
-from .btf import BTF, kernel_btf
+from .btf import BTF, Kind, kernel_btf
 from .closing import Closing
 from .core import relocate
 from .cpus import num_possible_cpus
-from .elf import ObjectSpec, parse_object
+from .elf import KCONFIG, Extern, ObjectSpec, parse_object
 from .fd import FD
 from .mapspec import MapSpec, PinMode
 from .program import Program, ProgramSpec, load_program
-from .uapi import BPF_PSEUDO_MAP_FD, BPF_PSEUDO_MAP_VALUE, MapType, ProgType
+from .uapi import (BPF_PSEUDO_BTF_ID, BPF_PSEUDO_KFUNC_CALL, BPF_PSEUDO_MAP_FD, BPF_PSEUDO_MAP_VALUE, MapType,
+                   ProgType)
 
 __all__ = ["Collection", "load_object", "load_btf", "link_program"]
 
@@ -77,7 +79,19 @@ class Collection(Closing):
         if name in self.programs:
             self.programs[name].close()
         self.programs[name] = prog
+        self.fill_slots("prog", name)
         return prog
+
+    def fill_slots(self, kind: str, name: str | None = None) -> None:
+        """Store the object's initial ``.values`` of map-in-map and prog-array maps:
+        slots naming a ``kind`` ("map" or "prog") object (only ``name``, if given)."""
+        live = self.maps if kind == "map" else self.programs
+        for outer, mspec in self.spec.maps.items():
+            if outer in self.borrowed:
+                continue
+            for slot, (k, target) in mspec.extra.get("slots", {}).items():
+                if k == kind and (name is None or target == name) and target in live:
+                    self.maps[outer].update(struct.pack("<I", slot), struct.pack("<I", live[target].fileno()))
 
     def close(self) -> None:
         """Close every program, map and the program BTF (idempotent)."""
@@ -111,9 +125,11 @@ def link_program(spec: ProgramSpec, maps: dict[str, Any], target_btf: BTF | None
         if spec.btf is None:
             raise ObjectFormatError(f"program {spec.name!r} has CO-RE relocations but no BTF")
         code, notes = relocate(code, spec.core_relos, spec.btf, target_btf or kernel_btf(), spec.name)
-    if not spec.map_refs:
+    if not spec.map_refs and not spec.ksym_refs:
         return code, notes
     buf = bytearray(code)
+    if spec.ksym_refs:
+        _patch_ksyms(buf, spec)
     for ref in spec.map_refs:
         m = maps.get(ref.map)
         if m is None:
@@ -125,6 +141,116 @@ def link_program(spec: ProgramSpec, maps: dict[str, Any], target_btf: BTF | None
         o2, r2, f2, _i2 = _INSN.unpack_from(buf, pos + 8)
         _INSN.pack_into(buf, pos + 8, o2, r2, f2, ref.offset or 0)
     return bytes(buf), notes
+
+
+def _patch_ksyms(buf: bytearray, spec: ProgramSpec) -> None:
+    """Resolve ``__ksym`` references: kallsyms addresses, kernel BTF var ids, kfunc ids."""
+    addrs = _kallsyms({r.name for r in spec.ksym_refs if r.kind == "addr"})
+    for ref in spec.ksym_refs:
+        pos = ref.insn * 8
+        opcode, regs, off, _imm = _INSN.unpack_from(buf, pos)
+        if ref.kind == "addr":
+            value = addrs.get(ref.name)
+            src, lo, hi = 0, (value or 0) & 0xFFFFFFFF, (value or 0) >> 32
+        else:
+            found = kernel_btf().find_all(ref.name, Kind.FUNC if ref.kind == "func" else Kind.VAR)
+            value = found[0].id if found else None
+            src, lo, hi = (BPF_PSEUDO_KFUNC_CALL if ref.kind == "func" else BPF_PSEUDO_BTF_ID), value or 0, 0
+        if value is None and not ref.weak:
+            where = "/proc/kallsyms" if ref.kind == "addr" else "kernel BTF"
+            raise NotSupported(f"kernel symbol {ref.name!r}", f"program {spec.name!r} needs it and {where}"
+                               " does not have it (declare it __weak to get 0)")
+        if ref.kind == "func":
+            if value is None:
+                raise NotSupported(f"kfunc {ref.name!r}", "weak kfuncs that are absent cannot be called")
+            _INSN.pack_into(buf, pos, opcode, (regs & 0x0F) | (src << 4), 0, lo)
+            continue
+        if value is None:
+            src = 0  # a missing weak ksym reads as NULL
+        _INSN.pack_into(buf, pos, opcode, (regs & 0x0F) | (src << 4), off, _s32(lo))
+        o2, r2, f2, _i2 = _INSN.unpack_from(buf, pos + 8)
+        _INSN.pack_into(buf, pos + 8, o2, r2, f2, _s32(hi))
+
+
+def _s32(value: int) -> int:
+    """An unsigned 32-bit value as the signed ``imm`` field holds it."""
+    return value - (1 << 32) if value >= 1 << 31 else value
+
+
+def _kallsyms(names: set[str]) -> dict[str, int]:
+    """Addresses of ``names`` from /proc/kallsyms (one pass; zero addresses mean hidden)."""
+    if not names:
+        return {}
+    out: dict[str, int] = {}
+    with open("/proc/kallsyms", "rb") as f:
+        for line in f:
+            parts = line.split()
+            if len(parts) >= 3 and parts[2].decode() in names:
+                out.setdefault(parts[2].decode(), int(parts[0], 16))
+    if any(v == 0 for v in out.values()):
+        raise PermissionError("/proc/kallsyms hides addresses (kptr_restrict): run as root")
+    return out
+
+
+def kernel_config() -> dict[str, str]:
+    """CONFIG_* values of the running kernel (/proc/config.gz, else /boot/config-RELEASE)."""
+    text = None
+    try:
+        with gzip.open("/proc/config.gz", "rt") as f:
+            text = f.read()
+    except OSError:
+        try:
+            with open(f"/boot/config-{os.uname().release}") as f:
+                text = f.read()
+        except OSError:
+            pass
+    if text is None:
+        raise NotSupported("kernel config", "neither /proc/config.gz nor /boot/config-$(uname -r) exists;"
+                           " __kconfig externs need one")
+    out = {}
+    for line in text.splitlines():
+        if line.startswith("CONFIG_") and "=" in line:
+            key, _, value = line.partition("=")
+            out[key] = value
+    return out
+
+
+def kernel_version_code(release: str | None = None) -> int:
+    """LINUX_KERNEL_VERSION of ``release`` (default: this kernel), as KERNEL_VERSION(a, b, c)."""
+    nums = [int("".join(ch for ch in p if ch.isdigit()) or 0)
+            for p in (release or os.uname().release).split("-")[0].split(".")[:3]]
+    a, b, c = (nums + [0, 0, 0])[:3]
+    return (a << 16) | (b << 8) | min(c, 255)
+
+
+def kconfig_data(externs: list[Extern], size: int, config: dict[str, str] | None = None) -> bytes:
+    """The .kconfig map value: each extern's value, 0 for absent weak ones."""
+    buf = bytearray(size)
+    cfg: dict[str, str] | None = config
+    for e in externs:
+        if e.name == "LINUX_KERNEL_VERSION":
+            buf[e.offset:e.offset + e.size] = kernel_version_code().to_bytes(e.size, "little")
+            continue
+        if cfg is None:
+            cfg = kernel_config()
+        raw = cfg.get(e.name)
+        if raw is None:
+            if not e.weak:
+                raise NotSupported(f"kconfig {e.name}", "the kernel config does not set it (declare it"
+                                   " __weak to get 0)")
+            continue
+        if e.string:
+            text = raw.strip('"').encode()[:e.size - 1]
+            buf[e.offset:e.offset + len(text)] = text
+            continue
+        value = {"y": 1, "m": 2, "n": 0}.get(raw)
+        if value is None:
+            try:
+                value = int(raw, 0)
+            except ValueError:
+                raise ObjectFormatError(f"kconfig {e.name}={raw} does not fit a {e.size}-byte integer") from None
+        buf[e.offset:e.offset + e.size] = (value & ((1 << 8 * e.size) - 1)).to_bytes(e.size, "little")
+    return bytes(buf)
 
 
 def _read(data: bytes | str | os.PathLike) -> tuple[bytes, str]:
@@ -165,6 +291,8 @@ def load_object(data: bytes | str | os.PathLike, *, prog_types: dict[str, ProgTy
                 coll.borrowed.add(map_name)
                 continue
             mspec = given or mspec
+            if map_name == KCONFIG and given is None:
+                mspec = replace(mspec, data=kconfig_data(mspec.extra["externs"], mspec.value_size))
             if mspec.pinning == PinMode.BY_NAME and maps_pin_root and not mspec.pin_path:
                 mspec = replace(mspec, pin_path=maps_pin_root)
             if mspec.type == MapType.PERF_EVENT_ARRAY and mspec.max_entries == 0:
@@ -173,6 +301,7 @@ def load_object(data: bytes | str | os.PathLike, *, prog_types: dict[str, ProgTy
             coll.maps[map_name] = Map.create(mspec, btf_fd=btf_fd)
         if overrides:
             raise KeyError(f"map_overrides names maps the object does not have: {sorted(overrides)}")
+        coll.fill_slots("map")
         wanted = list(spec.programs) if programs is None else list(programs)
         for prog_name in wanted:
             ptype = (prog_types or {}).get(prog_name)

@@ -22,7 +22,7 @@ from .core import POISON_HELPER
 from .fd import FD
 from .uapi import BPF_F_SLEEPABLE, BPF_F_XDP_HAS_FRAGS, AttachType, ProgType
 
-__all__ = ["SectionDef", "ProgramSpec", "Program", "MapRef", "section_def", "load_program",
+__all__ = ["SectionDef", "ProgramSpec", "Program", "MapRef", "KsymRef", "section_def", "load_program",
            "source_location"]
 
 _LOG_SIZES = (1 << 20, 1 << 24)  # first retry, then the largest log the kernel allows
@@ -173,6 +173,16 @@ class MapRef(NamedTuple):
     offset: int | None
 
 
+class KsymRef(NamedTuple):
+    """Instruction ``insn`` refers to kernel symbol ``name``: an ``ld_imm64`` of its address
+    (``kind`` "addr", from kallsyms) or of its BTF id ("var"), or a kfunc call ("func").
+    A missing ``weak`` symbol resolves to 0."""
+    insn: int
+    name: str
+    kind: str
+    weak: bool = False
+
+
 @dataclass
 class ProgramSpec:
     """A program ready to load: relocated instructions plus what the kernel needs to know.
@@ -198,6 +208,7 @@ class ProgramSpec:
     map_refs: list[MapRef] = field(default_factory=list)
     core_relos: list = field(default_factory=list)
     btf_target: str = ""
+    ksym_refs: list[KsymRef] = field(default_factory=list)
 
     @property
     def insn_count(self) -> int:
