@@ -5,7 +5,11 @@ global function of an executable section, with the subprograms they call
 appended and BPF-to-BPF calls fixed), maps (BTF-defined ``.maps``, legacy
 ``maps``, and ``.rodata``/``.data``/``.bss`` global data as array maps),
 license, kernel version, and the program BTF with its DATASEC sizes and
-variable offsets filled in the way the kernel wants them.
+variable offsets filled in the way the kernel wants them.  ``__kconfig``
+externs become a read-only ``.kconfig`` map (filled at load time),
+``__ksym`` externs :class:`~.program.KsymRef` entries of the programs, and
+relocations of ``.maps`` the initial slots of map-in-map and prog-array maps
+(``extra["slots"]``).
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ KCONFIG = ".kconfig"
 _KSYMS = ".ksyms"
 _VAR_GLOBAL = 1
 
-__all__ = ["ObjectSpec", "parse_object"]
+__all__ = ["ObjectSpec", "Extern", "KCONFIG", "parse_object"]
 
 EM_BPF = 247
 SHF_WRITE, SHF_ALLOC, SHF_EXECINSTR = 0x1, 0x2, 0x4

@@ -7,8 +7,9 @@
         coll.maps["counts"][key]
 
 Steps: parse (pure, :mod:`.elf`) -> load program BTF -> create or reuse
-maps, fill and freeze global data -> CO-RE relocate against kernel BTF ->
-patch map references -> load programs.  Anything created is closed again
+maps, fill and freeze global data and .kconfig -> store inner maps in their
+outer maps -> CO-RE relocate against kernel BTF -> patch map references and
+kernel symbols -> load programs, storing each in the prog arrays that name it.  Anything created is closed again
 if a later step fails.
 """
 
@@ -33,7 +34,8 @@ from .program import Program, ProgramSpec, load_program
 from .uapi import (BPF_PSEUDO_BTF_ID, BPF_PSEUDO_KFUNC_CALL, BPF_PSEUDO_MAP_FD, BPF_PSEUDO_MAP_VALUE, MapType,
                    ProgType)
 
-__all__ = ["Collection", "load_object", "load_btf", "link_program"]
+__all__ = ["Collection", "load_object", "load_btf", "link_program", "kconfig_data", "kernel_config",
+           "kernel_version_code"]
 
 _INSN = struct.Struct("<BBhi")
 

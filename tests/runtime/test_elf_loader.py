@@ -417,3 +417,161 @@ def test_failing_instruction_maps_to_line_info():
     assert failing_insn("no instructions here") is None
     spec = ProgramSpec("p", "syscall", ProgType.SYSCALL, b"", btf=None)
     assert source_location(spec, 5) == (None, None)
+
+
+EXTERNS = r"""
+typedef _Bool bool; typedef int __s32;
+#define __kconfig __attribute__((section(".kconfig")))
+#define __ksym __attribute__((section(".ksyms")))
+#define __weak __attribute__((weak))
+extern int LINUX_KERNEL_VERSION __kconfig;
+extern bool CONFIG_BPF_SYSCALL __kconfig;
+extern int CONFIG_HZ __kconfig __weak;
+extern bool CONFIG_PYBPF_NO_SUCH_OPTION __kconfig __weak;
+extern char CONFIG_DEFAULT_HOSTNAME[8] __kconfig __weak;
+extern const void schedule __ksym;
+extern const void pybpf_no_such_symbol __ksym __weak;
+struct task_struct { int pid; } __attribute__((preserve_access_index));
+extern struct task_struct *bpf_task_from_pid(__s32 pid) __ksym;
+extern void bpf_task_release(struct task_struct *p) __ksym;
+static __u64 (*bpf_get_current_pid_tgid)(void) = (void *) 14;
+__u64 out[6];
+SEC("syscall") int externs(void *ctx) {
+  out[0] = LINUX_KERNEL_VERSION; out[1] = CONFIG_BPF_SYSCALL; out[2] = CONFIG_HZ;
+  out[3] = CONFIG_PYBPF_NO_SUCH_OPTION + CONFIG_DEFAULT_HOSTNAME[1];
+  out[4] = (__u64)&schedule; out[5] = (__u64)&pybpf_no_such_symbol;
+  struct task_struct *t = bpf_task_from_pid(bpf_get_current_pid_tgid() >> 32);
+  if (!t) return -1;
+  int pid = t->pid;
+  bpf_task_release(t);
+  return pid;
+}
+char LICENSE[] SEC("license") = "GPL";
+"""
+
+
+def _kallsyms(name):
+    with open("/proc/kallsyms") as f:
+        return next((int(line.split()[0], 16) for line in f if line.split()[2] == name), None)
+
+
+def test_kconfig_and_ksym_externs(cc, root):
+    obj = cc(EXTERNS)
+    spec = parse_object(open(obj, "rb").read())
+    kconfig = spec.maps[".kconfig"]
+    assert kconfig.freeze and kconfig.flags & BPF_F_RDONLY_PROG
+    layout = {e.name: (e.offset, e.size, e.weak, e.string) for e in kconfig.extra["externs"]}
+    assert layout["LINUX_KERNEL_VERSION"] == (0, 4, False, False)
+    assert layout["CONFIG_DEFAULT_HOSTNAME"][1:] == (8, True, True)
+    assert kconfig.value_size == max(o + s for o, s, _w, _s in layout.values())
+    refs = {r.name: (r.kind, r.weak) for r in spec.programs["externs"].ksym_refs}
+    assert refs == {"schedule": ("addr", False), "pybpf_no_such_symbol": ("addr", True),
+                    "bpf_task_from_pid": ("func", False), "bpf_task_release": ("func", False)}
+    from pybpf_dsl.runtime.loader import kernel_config, kernel_version_code
+    with load_object(obj) as coll:
+        assert coll.programs["externs"].test_run().retval == os.getpid()  # the kfuncs ran
+        out = struct.unpack("<6Q", coll.maps[".bss"].get(bytes(4)))
+    hz = int(kernel_config().get("CONFIG_HZ", 0))
+    host = kernel_config().get("CONFIG_DEFAULT_HOSTNAME", '"\0\0"').strip('"').encode() + b"\0\0"
+    assert out[:4] == (kernel_version_code(), 1, hz, host[1])
+    assert out[4] == _kallsyms("schedule") and out[5] == 0
+
+
+def test_missing_strong_externs_name_the_symbol(cc, root):
+    obj = cc(r"""
+#define __ksym __attribute__((section(".ksyms")))
+extern const void pybpf_no_such_symbol __ksym;
+SEC("syscall") int f(void *ctx) { return (long)&pybpf_no_such_symbol; }
+char LICENSE[] SEC("license") = "GPL";
+""")
+    with pytest.raises(NotSupported, match="'pybpf_no_such_symbol'.*__weak"):
+        load_object(obj)
+    obj = cc(r"""
+extern int CONFIG_PYBPF_NO_SUCH_OPTION __attribute__((section(".kconfig")));
+SEC("syscall") int f(void *ctx) { return CONFIG_PYBPF_NO_SUCH_OPTION; }
+char LICENSE[] SEC("license") = "GPL";
+""", "kc")
+    with pytest.raises(NotSupported, match="CONFIG_PYBPF_NO_SUCH_OPTION"):
+        load_object(obj)
+
+
+def test_typed_ksym_is_a_btf_id(cc, root):
+    obj = cc(r"""
+extern const int bpf_prog_active __attribute__((section(".ksyms")));
+static void *(*bpf_this_cpu_ptr)(const void *p) = (void *) 154;
+SEC("syscall") int f(void *ctx) { const int *p = bpf_this_cpu_ptr(&bpf_prog_active); return *p >= 0; }
+char LICENSE[] SEC("license") = "GPL";
+""")
+    spec = parse_object(open(obj, "rb").read()).programs["f"]
+    from pybpf_dsl.runtime.loader import link_program
+    from pybpf_dsl.runtime.uapi import BPF_PSEUDO_BTF_ID
+    code, _ = link_program(spec, {})
+    ref = spec.ksym_refs[0]
+    _op, regs, _off, imm = struct.unpack_from("<BBhi", code, ref.insn * 8)
+    assert ref.kind == "var" and regs >> 4 == BPF_PSEUDO_BTF_ID
+    assert imm == kernel_btf().find_id("bpf_prog_active", Kind.VAR)
+    if _kallsyms("bpf_prog_active") is None:  # the verifier finds the address through kallsyms
+        with pytest.raises(VerifierError, match="failed to find the address"):
+            load_object(obj)
+        pytest.skip("this kernel has no CONFIG_KALLSYMS_ALL: typed __ksym variables cannot be resolved")
+    with load_object(obj) as coll:
+        assert coll.programs["f"].test_run().retval == 1
+
+
+@given(values=st.dictionaries(st.sampled_from(["CONFIG_A", "CONFIG_B", "CONFIG_C"]),
+                              st.one_of(st.sampled_from(["y", "m", "n"]), st.integers(-2**31, 2**31 - 1))))
+def test_kconfig_values_round_trip(values):
+    from pybpf_dsl.runtime.elf import Extern
+    from pybpf_dsl.runtime.loader import kconfig_data
+    externs = [Extern(name, "kconfig", True, 4 * i, 4) for i, name in enumerate(["CONFIG_A", "CONFIG_B", "CONFIG_C"])]
+    data = kconfig_data(externs, 12, {k: str(v) for k, v in values.items()})
+    got = struct.unpack("<3i", data)
+    for i, name in enumerate(["CONFIG_A", "CONFIG_B", "CONFIG_C"]):
+        v = values.get(name, 0)
+        assert got[i] == {"y": 1, "m": 2, "n": 0}.get(v, v) if isinstance(v, str) else got[i] == v
+
+
+def test_kernel_version_code():
+    from pybpf_dsl.runtime.loader import kernel_version_code
+    assert kernel_version_code("6.18.3-fc-v657") == 0x061203
+    assert kernel_version_code("5.4.300") == 0x0504FF  # the patch level saturates, as the kernel's
+    assert kernel_version_code("6.1") == 0x060100
+
+
+def test_initial_values_of_map_in_map_and_prog_array(cc, root):
+    obj = cc(r"""
+static long (*bpf_tail_call)(void *ctx, void *map, __u32 index) = (void *) 12;
+struct inner { __uint(type, 2); __uint(max_entries, 1); __type(key, __u32); __type(value, __u32); };
+struct inner in_a SEC(".maps"), in_b SEC(".maps");
+struct { __uint(type, 12); __uint(max_entries, 3); __type(key, __u32); __array(values, struct inner); }
+  outer SEC(".maps") = { .values = { [0] = &in_a, [2] = &in_b } };
+SEC("tc") int tail1(void *ctx) { return 42; }
+SEC("tc") int tail3(void *ctx) { return 43; }
+struct { __uint(type, 3); __uint(max_entries, 4); __type(key, __u32); __array(values, int (void *)); }
+  jumps SEC(".maps") = { .values = { [1] = (void *)&tail1, [3] = (void *)&tail3 } };
+SEC("syscall") int mim(void *ctx) {
+  __u32 z = 0; int r = 0;
+  for (__u32 k = 0; k < 3; k++) {
+    void *in = bpf_map_lookup_elem(&outer, &k);
+    __u32 *v = in ? bpf_map_lookup_elem(in, &z) : 0;
+    r = r * 100 + (in ? 1 + (v ? *v : 0) : 0);
+  }
+  return r;
+}
+SEC("tc") int jump1(void *ctx) { bpf_tail_call(ctx, &jumps, 1); return 7; }
+SEC("tc") int jump2(void *ctx) { bpf_tail_call(ctx, &jumps, 2); return 7; }
+SEC("tc") int jump3(void *ctx) { bpf_tail_call(ctx, &jumps, 3); return 7; }
+char LICENSE[] SEC("license") = "GPL";
+""")
+    spec = parse_object(open(obj, "rb").read())
+    assert spec.maps["outer"].extra["slots"] == {0: ("map", "in_a"), 2: ("map", "in_b")}
+    assert spec.maps["jumps"].extra["slots"] == {1: ("prog", "tail1"), 3: ("prog", "tail3")}
+    assert spec.maps["jumps"].value_size == 4
+    with load_object(obj, programs=["mim", "jump1", "jump2", "jump3", "tail1"]) as coll:
+        coll.maps["in_a"].update(bytes(4), struct.pack("<I", 7))
+        coll.maps["in_b"].update(bytes(4), struct.pack("<I", 5))
+        assert coll.programs["mim"].test_run().retval == 8_00_06
+        packet = bytes(64)
+        assert [coll.programs[f"jump{i}"].test_run(packet).retval for i in (1, 2, 3)] == [42, 7, 7]
+        coll.load_program("tail3")  # a program loaded later fills its slot then
+        assert coll.programs["jump3"].test_run(packet).retval == 43
