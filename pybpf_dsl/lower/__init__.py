@@ -31,7 +31,7 @@ class CompiledObject:
         """BPF assembly; with ``interleave_source`` each block is preceded by its Python line."""
         from .backend import emit_assembly
         from .inspect import interleave
-        text = emit_assembly(self._module)
+        text = emit_assembly(self._module, self.programs[0].typed().filename if self.programs else None)
         return interleave(text) if interleave_source else text
 
     def write(self, path: str) -> None:
@@ -58,4 +58,6 @@ def compile_programs(*programs: Any, license: str = "GPL") -> CompiledObject:
     mg.finish()
     text = str(mg.module)
     mod = optimise(text)
-    return CompiledObject(emit_object(mod), text, list(programs), list(mg.map_globals), mg.print_sites, mod)
+    from .stackcheck import check_module
+    check_module(mod, mg.slot_sites)
+    return CompiledObject(emit_object(mod, typed[0].filename), text, list(programs), list(mg.map_globals), mg.print_sites, mod)

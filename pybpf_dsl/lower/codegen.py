@@ -61,8 +61,35 @@ class _HelperPtr(ir.CastInstr):
     function_type = None  # shadows the read-only property: set per call
 
 
+_CHUNK = 128   # bytes per memset: at most 128 stores even at 1-byte alignment (LLVM's BPF limit)
+
+
+def _chunks(size: int) -> list[tuple[int, int]]:
+    return [(off, min(_CHUNK, size - off)) for off in range(0, size, _CHUNK)]
+
+
+def _gcd_align(align: int, off: int) -> int:
+    """The alignment of ``base + off`` when ``base`` is ``align``-aligned."""
+    align = max(align, 1)
+    return align if off % align == 0 else off & -off
+
+
 def is_aggregate(t: Any) -> bool:
     return isinstance(t, (T.StructType, T.ArrayType))
+
+
+def _first_definitions(fn: ast.AST) -> dict[str, ast.AST]:
+    """Each local's first assignment in ``fn`` (where stack-size errors point)."""
+    sites: dict[str, ast.AST] = {}
+    for n in ast.walk(fn):
+        if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store):
+            prev = sites.get(n.id)
+            if prev is None or (n.lineno, n.col_offset) < (prev.lineno, prev.col_offset):
+                sites[n.id] = n
+    if isinstance(fn, ast.FunctionDef):
+        for a in fn.args.args:
+            sites.setdefault(a.arg, a)
+    return sites
 
 
 class ModuleGen:
@@ -77,6 +104,7 @@ class ModuleGen:
         self.map_globals: dict[Any, ir.GlobalVariable] = {}
         self.print_sites: list[Any] = []
         self._memset = self._memcpy = None
+        self.slot_sites: dict[str, tuple[str, ast.AST, str]] = {}   # alloca name -> (file, node, what)
 
     # -- module-level objects ----------------------------------------------------
     def license(self, text: str) -> None:
@@ -162,6 +190,8 @@ class FunctionGen:
         self.loops: list[tuple[ir.Block, ir.Block]] = []
         self.prologue: Any = None
         self.program_def: Any = None
+        self.node: ast.AST = tf.node
+        self.local_sites = _first_definitions(tf.node)
         self.sp = mg.di.subprogram(tf, program)
         fn.set_metadata("dbg", self.sp)
 
@@ -170,6 +200,7 @@ class FunctionGen:
 
     def at(self, node: ast.AST) -> None:
         loc = self.mg.di.location(node, self.sp)
+        self.node = node
         self.b.debug_metadata = loc
         self.entry_builder.debug_metadata = loc
 
@@ -181,7 +212,11 @@ class FunctionGen:
         verifier refuses reads of stack bytes never written).
         """
         slot = self.entry_builder.alloca(mem_type(t), name=name)
-        slot.align = max(t.align, 1)
+        # 8-byte aligned aggregates let LLVM expand memset/memcpy with 8-byte stores
+        slot.align = 8 if is_aggregate(t) else max(t.align, 1)
+        what = f"local {name!r}" if name in self.tf.locals else "a temporary copy"
+        self.mg.slot_sites.setdefault(slot.name, (self.file, self.local_sites.get(name, self.node),
+                                                  f"{what} ({t.name}, {t.size} bytes)"))
         if zero:
             self.zero(slot, t, self.entry_builder)
         return slot
@@ -189,15 +224,40 @@ class FunctionGen:
     def zero(self, ptr: ir.Value, t: T.Type, b: ir.IRBuilder | None = None) -> None:
         b = b or self.b
         if is_aggregate(t):
-            b.call(self.mg.intrinsic("llvm.memset.p0.i64"),
-                   [ptr, I8(0), I64(t.size), I1(0)])
+            align = 8 if isinstance(ptr, ir.AllocaInstr) else t.align
+            for off, n in _chunks(t.size):
+                dst = ptr if off == 0 else b.gep(ptr, [I64(off)], source_etype=I8)
+                call = b.call(self.mg.intrinsic("llvm.memset.p0.i64"), [dst, I8(0), I64(n), I1(0)],
+                              arg_attrs={0: ()})
+                call.arg_attributes[0].align = _gcd_align(align, off)
         else:
             st = ir.instructions.StoreInstr(b.block, ir.Constant(mem_type(t), None), ptr)
             st.align = t.align
             b._insert(st)
 
-    def copy(self, dst: ir.Value, src: ir.Value, size: int) -> None:
-        self.b.call(self.mg.intrinsic("llvm.memcpy.p0.p0.i64"), [dst, src, I64(size), I1(0)])
+    def copy(self, dst: ir.Value, src: ir.Value, size: int, dst_align: int = 1, src_align: int = 1) -> None:
+        """Copy ``size`` bytes with explicit loads/stores as wide as both alignments allow.
+
+        Not llvm.memcpy: the BPF backend turns a long one into a libcall it
+        cannot lower (a fatal error) or loads everything before storing (spills).
+        """
+        b = self.b
+        align = min(8 if isinstance(dst, ir.AllocaInstr) else max(dst_align, 1),
+                    8 if isinstance(src, ir.AllocaInstr) else max(src_align, 1))
+        off = 0
+        while off < size:
+            w = min(align, _gcd_align(8, off) if off else 8)
+            while w > size - off:
+                w //= 2
+            ty = ir.IntType(w * 8)
+            s = src if off == 0 else b.gep(src, [I64(off)], source_etype=I8)
+            d = dst if off == 0 else b.gep(dst, [I64(off)], source_etype=I8)
+            v = b.load(s, typ=ty)
+            v.align = w
+            st = ir.instructions.StoreInstr(b.block, v, d)
+            st.align = w
+            b._insert(st)
+            off += w
 
     def load(self, ptr: ir.Value, t: T.Type) -> ir.Value:
         v = self.b.load(ptr, typ=mem_type(t))

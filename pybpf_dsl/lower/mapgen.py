@@ -196,7 +196,7 @@ def gen_subscript_load(g: Any, e: ast.Subscript, m: Any) -> ir.Value:
     g.b.cbranch(g.b.icmp_unsigned("!=", g.b.ptrtoint(p, I64), I64(0)), hit, done)
     g.b.position_at_end(hit)
     if is_aggregate(vt):
-        g.copy(out, p, vt.size)
+        g.copy(out, p, vt.size, src_align=8)    # map values are 8-byte aligned
     else:
         g.store(g.load(p, vt), out, vt)
     g.b.branch(done)

@@ -172,7 +172,7 @@ def gen_print(g: Any, e: ast.Call) -> None:
     for f, v in zip(layout.fields[1:], values):
         dst = g.b.gep(rec, [I64(f.offset)], source_etype=I8)
         if is_aggregate(f.type):
-            g.copy(dst, v, f.type.size)
+            g.copy(dst, v, f.type.size, dst_align=min(8, f.offset & -f.offset or 8))   # records are 8-aligned
         else:
             g.store(v, dst, f.type)
     g.call_helper(_RINGBUF_SUBMIT, I64, [rec, I64(0)])
