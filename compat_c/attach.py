@@ -17,11 +17,7 @@ from typing import Any
 
 from pybpf_dsl.errors import BPFError
 from pybpf_dsl.runtime import syscall
-from pybpf_dsl.runtime.attach import kprobe, perf_event, raw_tracepoint, tracepoint, uprobe, xdp
-from pybpf_dsl.runtime.attach.fentry import attach_tracing
 from pybpf_dsl.runtime.attach.link import Link
-from pybpf_dsl.runtime.attach.socket import attach_raw_socket as _attach_raw_socket
-from pybpf_dsl.runtime.elfsyms import resolve_binary
 from pybpf_dsl.runtime.uapi import AttachType, ProgType
 
 from .discovery import (fix_syscall_fnname, get_kprobe_functions, get_probe_limit, get_tracepoints,
@@ -104,6 +100,10 @@ class AttachMixin:
                         event_re: str | bytes, retprobe: bool, maxactive: int) -> None:
         if event_re:
             matches = sorted(get_kprobe_functions(event_re))
+            if not matches:  # as bcc, no match is an error; without kprobes, say that instead
+                from pybpf_dsl.runtime import features
+
+                features.require("kprobes")
             self._check_probe_quota(len(matches))
             failed = 0
             for name in matches:
@@ -111,13 +111,15 @@ class AttachMixin:
                     self._attach_kprobes(name, 0, fn_name, b"", retprobe, maxactive)
                 except BPFError:
                     failed += 1
-            if matches and failed == len(matches):
+            if failed == len(matches):
                 raise BPFError(f"Failed to attach BPF program {to_str(fn_name)} to "
                                f"{'kretprobe' if retprobe else 'kprobe'} of any function matching "
                                f"{to_str(event_re)!r}")
             return
         fn = self.load_func(fn_name, ProgType.KPROBE)
         symbol = to_str(fix_syscall_fnname(event))
+        from pybpf_dsl.runtime.attach import kprobe
+
         link = kprobe.attach_kprobe(fn, symbol, offset, retprobe, maxactive)
         ev_name = (b"r_" if retprobe else b"p_") + to_bytes(symbol).replace(b"+", b"_").replace(b".", b"_")
         self.kprobe_fds.setdefault(ev_name, {})[fn.name] = link
@@ -171,6 +173,9 @@ class AttachMixin:
             for fname, _addr in found:
                 self._attach_uprobes(name, fname, b"", None, fn_name, pid, 0, retprobe)
             return
+        from pybpf_dsl.runtime.attach import uprobe
+        from pybpf_dsl.runtime.elfsyms import resolve_binary
+
         fn = self.load_func(fn_name, ProgType.KPROBE)
         path = resolve_binary(to_str(name), pid)
         link = uprobe.attach_uprobe(fn, path, to_str(sym) or None, addr, sym_off, pid, retprobe)
@@ -193,6 +198,8 @@ class AttachMixin:
 
     def _detach_uprobe(self, kind: bytes, name: str | bytes, sym: str | bytes, addr: int | None,
                        pid: int, sym_off: int) -> None:
+        from pybpf_dsl.runtime.elfsyms import resolve_binary
+
         path = resolve_binary(to_str(name), pid)
         key = self._uprobe_key(kind, path, to_bytes(sym) + (b"+%d" % sym_off if sym_off else b"")
                                if sym else addr, pid)
@@ -212,6 +219,8 @@ class AttachMixin:
             return
         fn = self.load_func(fn_name, ProgType.TRACEPOINT)
         category, _sep, event = to_str(tp).partition(":")
+        from pybpf_dsl.runtime.attach import tracepoint
+
         link = tracepoint.attach_tracepoint(fn, category, event)
         self.tracepoint_fds.setdefault(to_bytes(tp), []).append(link)
 
@@ -227,6 +236,8 @@ class AttachMixin:
         key = to_bytes(tp)
         if key in self.raw_tracepoint_fds:
             raise BPFError(f"Raw tracepoint {to_str(tp)} has been attached")
+        from pybpf_dsl.runtime.attach import raw_tracepoint
+
         fn = self.load_func(fn_name, ProgType.RAW_TRACEPOINT)
         self.raw_tracepoint_fds[key] = raw_tracepoint.attach_raw_tracepoint(fn, to_str(tp))
 
@@ -244,6 +255,8 @@ class AttachMixin:
         key = to_bytes(fn_name)
         if key in table:
             raise BPFError(f"{what} {to_str(fn_name)} has been attached")
+        from pybpf_dsl.runtime.attach.fentry import attach_tracing
+
         fn = self.load_func(fn_name, prog_type, attach_type=attach_type)
         table[key] = attach_tracing(fn)
 
@@ -286,6 +299,8 @@ class AttachMixin:
                           sample_period: int = 0, sample_freq: int = 0, pid: int = -1, cpu: int = -1,
                           group_fd: int = -1) -> None:
         """Run ``fn_name`` (PERF_EVENT) on a sampling event, on every online CPU when ``cpu`` is -1."""
+        from pybpf_dsl.runtime.attach import perf_event
+
         fn = self.load_func(fn_name, ProgType.PERF_EVENT)
         link = perf_event.attach_perf_event(fn, ev_type, ev_config, sample_period, sample_freq, pid, cpu,
                                             group_fd)
@@ -294,6 +309,8 @@ class AttachMixin:
     def attach_perf_event_raw(self, attr: Any = -1, fn_name: str | bytes = b"", pid: int = -1,
                               cpu: int = -1, group_fd: int = -1) -> None:
         """Like attach_perf_event with a full ``perf_event_attr`` (ctypes struct, cffi or dict)."""
+        from pybpf_dsl.runtime.attach import perf_event
+
         fn = self.load_func(fn_name, ProgType.PERF_EVENT)
         link = perf_event.attach_perf_event_raw(fn, attr, pid, cpu, group_fd)
         kind = attr.get("type") if isinstance(attr, dict) else attr.type
@@ -318,17 +335,23 @@ class AttachMixin:
     @staticmethod
     def attach_xdp(dev: str | bytes, fn: Any, flags: int = 0) -> None:
         """Attach XDP program ``fn`` to device ``dev`` until remove_xdp or process exit."""
+        from pybpf_dsl.runtime.attach import xdp
+
         xdp.bcc_attach_xdp(dev, fn, flags)
 
     @staticmethod
     def remove_xdp(dev: str | bytes, flags: int = 0) -> None:
         """Remove the XDP program from ``dev`` (in the mode ``flags`` names)."""
+        from pybpf_dsl.runtime.attach import xdp
+
         xdp.remove_xdp(dev, flags)
 
     @staticmethod
     def attach_raw_socket(fn: Any, dev: str | bytes) -> None:
         """Open a raw socket on ``dev`` filtered by ``fn``; its fd becomes ``fn.sock``."""
-        sock = _attach_raw_socket(fn, dev)
+        from pybpf_dsl.runtime.attach.socket import attach_raw_socket
+
+        sock = attach_raw_socket(fn, dev)
         fn.socket = sock  # keeps the socket (and the filter) alive with the function
         fn.sock = sock.fileno()
 

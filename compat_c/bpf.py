@@ -38,11 +38,9 @@ import os
 import sys
 from collections.abc import MutableMapping
 from dataclasses import replace
-from typing import Any, Callable, Hashable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Hashable, Iterator
 
 from pybpf_dsl.errors import BPFError
-from pybpf_dsl.runtime import symbols
-from pybpf_dsl.runtime.event_poller import EventPoller
 from pybpf_dsl.runtime.loader import Collection, load_object
 from pybpf_dsl.runtime.maps import Map
 from pybpf_dsl.runtime.mapspec import MapSpec, PinMode
@@ -56,6 +54,9 @@ from .constants import (BPF_CONSTANTS, DEBUG_BPF, DEBUG_BPF_REGISTER_STATE, DEBU
 from .ctypes_desc import ctype_from_desc
 from .discovery import to_bytes, to_str
 
+if TYPE_CHECKING:
+    from pybpf_dsl.runtime.event_poller import EventPoller
+
 __all__ = ["BPF"]
 
 # BPF_TABLE_PUBLIC / BPF_TABLE_SHARED tables of the live BPF objects, by name.
@@ -63,27 +64,31 @@ _PUBLIC_TABLES: dict[str, Map] = {}
 
 
 class _PerfBuffers(MutableMapping):
-    """``BPF.perf_buffers``: the tables' perf buffers, registered with the poller."""
+    """``BPF.perf_buffers``: the tables' perf buffers, registered with the owner's poller."""
 
-    def __init__(self, poller: EventPoller) -> None:
-        self._poller = poller
+    def __init__(self, owner: "BPF") -> None:
+        self._owner = owner
+
+    def _buffers(self) -> dict:
+        made = self._owner._poller_made
+        return made.perf_buffers if made is not None else {}
 
     def __getitem__(self, key: Hashable) -> Any:
-        return self._poller.perf_buffers[key]
+        return self._buffers()[key]
 
     def __setitem__(self, key: Hashable, buffer: Any) -> None:
-        self._poller.add_perf_buffer(key, buffer)
+        self._owner._poller.add_perf_buffer(key, buffer)
 
     def __delitem__(self, key: Hashable) -> None:
-        if key not in self._poller.perf_buffers:
+        if key not in self._buffers():
             raise KeyError(key)
-        self._poller.close_perf_buffer(key)
+        self._owner._poller.close_perf_buffer(key)
 
     def __iter__(self) -> Iterator[Hashable]:
-        return iter(list(self._poller.perf_buffers))
+        return iter(list(self._buffers()))
 
     def __len__(self) -> int:
-        return len(self._poller.perf_buffers)
+        return len(self._buffers())
 
 
 # What bcc does with a function whose name has an autoload prefix: (prefix, attach(bpf, fn, rest)).
@@ -135,8 +140,8 @@ class BPF(AttachMixin):
         self.debug = debug
         self.funcs: dict[bytes, BPF.Function] = {}
         self.tables: dict[str, Any] = {}
-        self._poller = EventPoller()
-        self.perf_buffers = _PerfBuffers(self._poller)
+        self._poller_made: EventPoller | None = None
+        self.perf_buffers = _PerfBuffers(self)
         self.tracefile: Any = None
         self._coll: Collection | None = None
         self._usdt = list(usdt_contexts)
@@ -375,6 +380,15 @@ class BPF(AttachMixin):
     # ------------------------------------------------------------ buffers
 
     @property
+    def _poller(self) -> EventPoller:
+        """The poller of this object's perf and ring buffers, made on first use."""
+        if self._poller_made is None:
+            from pybpf_dsl.runtime.event_poller import EventPoller
+
+            self._poller_made = EventPoller()
+        return self._poller_made
+
+    @property
     def ring_buffer(self) -> Any:
         """The ring buffer manager every RingBuf table of this object adds itself to."""
         return self._poller.ring_buffer()
@@ -429,17 +443,40 @@ class BPF(AttachMixin):
 
     # ------------------------------------------------------------ symbols
 
-    sym = staticmethod(symbols.sym)
-    ksym = staticmethod(symbols.ksym)
-    ksymname = staticmethod(symbols.ksymname)
+    @staticmethod
+    def sym(addr: Any, pid: int, show_module: bool = False, show_offset: bool = False,
+            demangle: bool = True) -> bytes:
+        """A user address (or build-id stack frame) of ``pid`` as ``b"name[+0xoff][ [module]]"``."""
+        from .buildsym import sym
+
+        return sym(addr, pid, show_module, show_offset, demangle)
+
+    @staticmethod
+    def ksym(addr: int, show_module: bool = False, show_offset: bool = False) -> bytes:
+        """A kernel address as ``b"name[+0xoff][ [kernel]]"``."""
+        from pybpf_dsl.runtime.symbols import ksym
+
+        return ksym(addr, show_module, show_offset)
+
+    @staticmethod
+    def ksymname(name: str | bytes) -> int:
+        """The address of kernel symbol ``name``, or -1."""
+        from pybpf_dsl.runtime.symbols import ksymname
+
+        return ksymname(name)
 
     @staticmethod
     def _sym_cache(pid: int) -> Any:
-        return symbols.symbol_cache(pid)
+        from pybpf_dsl.runtime.symbols import symbol_cache
+
+        return symbol_cache(pid)
 
     @staticmethod
     def add_module(modname: str | bytes) -> None:
-        """bcc adds a module to its build-id cache; symbols here resolve by path and build id alike."""
+        """Add a binary to the build-id cache ``sym`` resolves build-id stack frames with."""
+        from .buildsym import add_module
+
+        add_module(modname)
 
     # ------------------------------------------------------------ discovery (static, as in bcc)
 
@@ -483,7 +520,8 @@ class BPF(AttachMixin):
             u.close()
         for name in [n for n, t in self.tables.items() if hasattr(t, "open_perf_buffer")]:
             del self[name]
-        self._poller.close()
+        if self._poller_made is not None:
+            self._poller_made.close()
         if self.tracefile is not None:
             self.tracefile.close()
             self.tracefile = None

@@ -13,9 +13,6 @@ import os
 import time
 from typing import Iterable
 
-from pybpf_dsl.runtime import elfsyms, features, tracepoints
-from pybpf_dsl.runtime.attach import kprobe as _kprobe
-
 __all__ = ["get_kprobe_functions", "get_tracepoints", "tracepoint_exists", "get_user_functions_and_addresses",
            "get_user_functions", "get_user_addresses", "find_library", "find_exe", "get_syscall_prefix",
            "get_syscall_fnname", "fix_syscall_fnname", "support_kfunc", "support_lsm",
@@ -40,21 +37,29 @@ def to_bytes(value: str | bytes) -> bytes:
 
 def get_kprobe_functions(event_re: str | bytes) -> set[bytes]:
     """Kernel functions matching ``event_re`` a kprobe can attach to (empty without kprobes)."""
+    from pybpf_dsl.runtime.attach import kprobe as _kprobe
+
     return {to_bytes(n) for n in _kprobe.get_kprobe_functions(to_str(event_re))}
 
 
 def get_tracepoints(tp_re: str | bytes) -> list[bytes]:
     """``b"category:event"`` of every tracepoint matching ``tp_re``."""
+    from pybpf_dsl.runtime import tracepoints
+
     return [to_bytes(t) for t in tracepoints.get_tracepoints(to_str(tp_re))]
 
 
 def tracepoint_exists(category: str | bytes, event: str | bytes) -> bool:
     """Whether tracefs has ``category:event``."""
+    from pybpf_dsl.runtime import tracepoints
+
     return tracepoints.tracepoint_exists(to_str(category), to_str(event))
 
 
 def get_user_functions_and_addresses(name: str | bytes, sym_re: str | bytes) -> list[tuple[bytes, int]]:
     """``(function, address)`` of every function in binary/library ``name`` matching ``sym_re``."""
+    from pybpf_dsl.runtime import elfsyms
+
     return elfsyms.get_user_functions_and_addresses(to_str(name), sym_re)
 
 
@@ -70,12 +75,16 @@ def get_user_addresses(name: str | bytes, sym_re: str | bytes) -> list[int]:
 
 def find_library(libname: str | bytes, pid: int = 0) -> bytes | None:
     """The path (bytes, as bcc) of library ``libname`` ("c", "ssl", or a path), or None."""
+    from pybpf_dsl.runtime import elfsyms
+
     found = elfsyms.find_library(to_str(libname), pid)
     return to_bytes(found) if found else None
 
 
 def find_exe(bin_path: str | bytes) -> str | bytes | None:
     """The executable ``bin_path`` names (a path, else the first on PATH), in the caller's type."""
+    from pybpf_dsl.runtime import elfsyms
+
     found = elfsyms.find_exe(to_str(bin_path))
     if found is None:
         return None
@@ -84,31 +93,43 @@ def find_exe(bin_path: str | bytes) -> str | bytes | None:
 
 def get_syscall_prefix() -> bytes:
     """This kernel's syscall entry prefix (``b"__x64_sys_"`` on x86_64)."""
+    from pybpf_dsl.runtime.attach import kprobe as _kprobe
+
     return to_bytes(_kprobe.get_syscall_prefix())
 
 
 def get_syscall_fnname(name: str | bytes) -> bytes:
     """``b"openat"`` -> ``b"__x64_sys_openat"``."""
+    from pybpf_dsl.runtime.attach import kprobe as _kprobe
+
     return to_bytes(_kprobe.get_syscall_fnname(to_str(name)))
 
 
 def fix_syscall_fnname(name: str | bytes) -> bytes:
     """A syscall function name with any known prefix, rewritten to this kernel's prefix."""
+    from pybpf_dsl.runtime.attach import kprobe as _kprobe
+
     return to_bytes(_kprobe.fix_syscall_fnname(to_str(name)))
 
 
 def support_kfunc() -> bool:
     """Whether kfunc/kretfunc (fentry/fexit) programs work here."""
+    from pybpf_dsl.runtime import features
+
     return features.has("fentry")
 
 
 def support_lsm() -> bool:
     """Whether LSM programs work here."""
+    from pybpf_dsl.runtime import features
+
     return features.has("lsm")
 
 
 def support_raw_tracepoint() -> bool:
     """Whether raw tracepoints work here."""
+    from pybpf_dsl.runtime import features
+
     return features.has("raw_tracepoints")
 
 

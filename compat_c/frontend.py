@@ -41,6 +41,8 @@ _MAYBE_MISSING_TYPE = re.compile(r"unknown type name|incomplete (?:definition|ty
 _MISSING = re.compile(r"'([^']+)' file not found")
 _NO_MEMBER = re.compile(r"no member named '(\w+)' in 'struct __bcc_ops_(\w+)'")
 _TABLE_KIND = re.compile(r"\b(BPF_(?:F_)?TABLE(?:_PINNED|_PUBLIC|_SHARED)?)\s*\(\s*\"(\w+)\"")
+_TABLE_KIND_NAME = re.compile(r"\b(BPF_(?:F_)?TABLE(?:_PINNED|_PUBLIC|_SHARED)?\s*\(\s*)(\w+)(?=\s*,)")
+_STRING_DEFINE = re.compile(r'^[ \t]*#[ \t]*define[ \t]+(\w+)[ \t]+"(\w+)"[ \t]*$', re.M)
 _EPILOGUE = """
 #line 1 "<compat_c epilogue>"
 #ifndef BPF_LICENSE
@@ -102,7 +104,7 @@ def compile_c(text: str | bytes, cflags: Sequence[str] = (), *, filename: str = 
             return CompiledObject(data, meta, True, key)
     prelude = prelude_for(compiler)
     prelude.ensure()
-    ir = _compile(prelude, _unit(text, filename, ncpus, version), cflags, text, filename)
+    ir = _compile(prelude, _unit(text, filename, ncpus, version, cflags), cflags, text, filename)
     _remember(text, filename)  # errors found on the IR quote the user's line too
     listed: dict[str, str] = {}
     data, meta = compile_ir(ir, listed if listing else None)
@@ -115,14 +117,38 @@ def compile_c(text: str | bytes, cflags: Sequence[str] = (), *, filename: str = 
     return CompiledObject(data, meta, False, key, listed.get("ir", ""), listed.get("asm", ""))
 
 
-def _unit(text: str, filename: str, ncpus: int, version: int) -> str:
+def _string_macros(text: str, cflags: Sequence[str]) -> dict[str, str]:
+    """Macros defined as a quoted word (``-DKIND="hash"``, ``#define KIND "hash"``): name -> word."""
+    found = dict(_STRING_DEFINE.findall(text))
+    for flag in cflags:
+        name, sep, value = flag[2:].partition("=")
+        if flag.startswith("-D") and sep and len(value) > 2 and value[0] == value[-1] == '"' \
+                and value[1:-1].isidentifier():
+            found[name] = value[1:-1]
+    return found
+
+
+def _table_kinds(text: str, cflags: Sequence[str]) -> str:
+    """Unquote BPF_TABLE kinds, given literally or through a macro naming a quoted word.
+
+    bcc takes the kind as a string; the compat headers select the map type by
+    pasting the bare word, which the preprocessor cannot do with a string.
+    """
+    text = _TABLE_KIND.sub(r"\1(\2", text)
+    words = _string_macros(text, cflags)
+    if not words:
+        return text
+    return _TABLE_KIND_NAME.sub(lambda m: m.group(1) + words.get(m.group(2), m.group(2)), text)
+
+
+def _unit(text: str, filename: str, ncpus: int, version: int, cflags: Sequence[str] = ()) -> str:
     """The translation unit clang sees: generated definitions, the user's text, the license."""
     from .tpstruct import definitions
 
     head = (f"#define __BCC_NR_CPUS {ncpus}\n#define __BCC_PAGE_SIZE {os.sysconf('SC_PAGE_SIZE')}\n"
             f"#ifndef LINUX_VERSION_CODE\n#define LINUX_VERSION_CODE {version}\n#endif\n"
             + definitions(text))
-    body = _TABLE_KIND.sub(r"\1(\2", text)
+    body = _table_kinds(text, cflags)
     return f'{head}#line 1 "{filename}"\n{body}\n{_EPILOGUE}'
 
 

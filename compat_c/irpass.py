@@ -67,6 +67,8 @@ _DEFINE = re.compile(r"^define (.*?)@([-\w.$]+)\((.*)\{$")
 _DBG_REF = re.compile(r"!dbg !(\d+)")
 _MAP_GLOBAL = re.compile(r"^@__bcc_map_(\w+) = .*!dbg !(\d+)")
 _TEMP_NAME = re.compile(r"\W")
+_LABEL = re.compile(r"^[-\w.$]+:")
+_NUMBERED = re.compile(r"%\d+$")
 _NOTE_GLOBAL = re.compile(r'^@__bcc_note_(\w+?)__(\w+) = [^"]*?(?:c"((?:[^"\\]|\\.)*)"|zeroinitializer)')
 _PRINTK_FMT = re.compile(r'^@[-\w.$]*__bcc_printk_fmt[-\w.$]* = .*c"((?:[^"\\]|\\.)*)".*!dbg !(\d+)')
 _LICENSE = re.compile(r'^@[-\w.$]+ = .*c"((?:[^"\\]|\\.)*)".*section "license"')
@@ -172,12 +174,25 @@ class _Func:
         dbg = _DBG_REF.search(self.post)
         self.subprogram = int(dbg.group(1)) if dbg else None
         self.temps: list[str] = []
+        self.entry_label = ""  # set when the entry block must keep the number it had
 
     def header(self) -> str:
         return f"define {self.pre}@{self.name}({', '.join(self.params)}){self.post}{{"
 
     def lines(self) -> list[str]:
-        return [self.header(), *self.temps, *self.body, "}"]
+        label = [f"{self.entry_label}:"] if self.entry_label else []
+        return [self.header(), *label, *self.temps, *self.body, "}"]
+
+    def keep_entry_number(self) -> None:
+        """Label the entry block with its implicit number before parameters go away.
+
+        An unlabelled entry block is numbered after the numbered parameters;
+        branches and phis refer to it by that number, so removing a parameter
+        would otherwise leave them pointing at nothing.
+        """
+        first = next((ln for ln in self.body if ln.strip() and not ln.lstrip().startswith("#dbg")), "")
+        if not self.entry_label and not _LABEL.match(first):
+            self.entry_label = str(sum(1 for p in self.params if _NUMBERED.search(p)))
 
     def temp_for(self, ty: str) -> str:
         """The function's one stack slot of type ``ty`` (every use reads it back at once)."""
@@ -381,6 +396,7 @@ class _Pass:
                 raise CompileError(f"{fn.name}: parameter {n + 2} has type {ty}, which a register cannot hold")
         pattern = re.compile("|".join(re.escape(o) + r"(?![-\w.$])" for o in renames))
         fn.body = entry + [pattern.sub(lambda m: renames[m.group(0)], ln) for ln in fn.body]
+        fn.keep_entry_number()
         fn.params = fn.params[:1]
 
     def kernel_reads(self, fn: _Func) -> None:

@@ -109,6 +109,21 @@ MACROS: dict[str, str] = {
     "READ_ONCE(x)": "(*(volatile __typeof__(x) *)&(x))",
     "WRITE_ONCE(x, v)": "(*(volatile __typeof__(x) *)&(x) = (v))",
     "ARRAY_SIZE(a)": "(sizeof(a) / sizeof((a)[0]))",
+    # linux/minmax.h and linux/math64.h (typed forms only: a bare min/max macro would
+    # clash with programs that define their own)
+    "min_t(t, x, y)": "({ t __mt_x = (x); t __mt_y = (y); __mt_x < __mt_y ? __mt_x : __mt_y; })",
+    "max_t(t, x, y)": "({ t __mt_x = (x); t __mt_y = (y); __mt_x > __mt_y ? __mt_x : __mt_y; })",
+    "clamp_t(t, v, lo, hi)": "min_t(t, max_t(t, v, lo), hi)",
+    "div_u64(a, b)": "((__u64)(a) / (__u32)(b))", "div64_u64(a, b)": "((__u64)(a) / (__u64)(b))",
+    "div_s64(a, b)": "((__s64)(a) / (__s32)(b))",
+    # byte order (x86_64 is little-endian): the libc names and the kernel's
+    "htons(x)": "((__u16)__builtin_bswap16((__u16)(x)))", "ntohs(x)": "htons(x)",
+    "htonl(x)": "((__u32)__builtin_bswap32((__u32)(x)))", "ntohl(x)": "htonl(x)",
+    "cpu_to_be16(x)": "htons(x)", "be16_to_cpu(x)": "htons(x)",
+    "cpu_to_be32(x)": "htonl(x)", "be32_to_cpu(x)": "htonl(x)",
+    "cpu_to_be64(x)": "((__u64)__builtin_bswap64((__u64)(x)))", "be64_to_cpu(x)": "cpu_to_be64(x)",
+    "__constant_htons(x)": "htons(x)", "__constant_htonl(x)": "htonl(x)",
+    "__constant_ntohs(x)": "htons(x)", "__constant_ntohl(x)": "htonl(x)",
     "__user": "", "__kernel": "", "__force": "", "__rcu": "", "__percpu": "", "__iomem": "",
     "__bitwise": "", "__must_check": "", "__packed": "__attribute__((packed))",
     "__aligned(x)": "__attribute__((aligned(x)))", "__maybe_unused": "__attribute__((unused))",

@@ -8,14 +8,12 @@ compat_c's or the runtime's: nothing of libbcc is needed.
 
 from __future__ import annotations
 
-from pybpf_dsl.runtime.symbols import SymbolCache
-from pybpf_dsl.runtime.tracefs import tracefs_root
+from typing import Any
 
 from ..bpf import BPF
 from ..constants import (DEBUG_BPF, DEBUG_BPF_REGISTER_STATE, DEBUG_BTF, DEBUG_LLVM_IR, DEBUG_PREPROCESSOR,
                          DEBUG_SOURCE, BPFAttachType, BPFProgType, PerfEventSampleFormat, PerfHWConfig,
                          PerfSWConfig, PerfType, XDPAction, XDPFlags)
-from ..usdt import USDT, USDTException
 from . import tcp, utils
 from .table import Table
 from .utils import ArgString, StrcmpRewrite, get_online_cpus, printb
@@ -30,8 +28,19 @@ __all__ = ["BPF", "USDT", "USDTException", "SymbolCache", "PerfType", "PerfHWCon
 DEBUGFS = "/sys/kernel/debug"
 
 
-def __getattr__(name: str) -> str:
-    # TRACEFS mounts tracefs when absent: only pay for it when a tool reads it.
+def __getattr__(name: str) -> Any:
+    # TRACEFS mounts tracefs when absent: only pay for it when a tool reads it;
+    # SymbolCache and USDT pull in the ELF reader, which most tools never need.
     if name == "TRACEFS":
+        from pybpf_dsl.runtime.tracefs import tracefs_root
+
         return tracefs_root()
+    if name == "SymbolCache":
+        from pybpf_dsl.runtime.symbols import SymbolCache
+
+        return SymbolCache
+    if name in ("USDT", "USDTException"):
+        from .. import usdt
+
+        return getattr(usdt, name)
     raise AttributeError(f"module 'bcc' has no attribute {name!r}")

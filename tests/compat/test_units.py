@@ -5,6 +5,8 @@ from __future__ import annotations
 import io
 import json
 import struct
+import subprocess
+import sys
 
 import pytest
 from hypothesis import given, settings, strategies as st
@@ -253,3 +255,14 @@ def test_syscall_table_names_every_syscall_of_this_kernel():
     kernel = {alias.get(e[len("sys_enter_"):], e[len("sys_enter_"):]) for e in os.listdir(events)
               if e.startswith("sys_enter_")}
     assert kernel - set(SYSCALLS.values()) == set()
+
+
+def test_importing_bcc_leaves_the_heavy_runtime_parts_unloaded():
+    """A tool's ``from bcc import BPF`` loads no ELF reader, buffer poller or netlink code."""
+    lazy = ["pybpf_dsl.runtime.elfsyms", "pybpf_dsl.runtime.symbols", "pybpf_dsl.runtime.event_poller",
+            "pybpf_dsl.runtime.perf_buffer", "pybpf_dsl.runtime.ring_buffer", "pybpf_dsl.runtime.netlink",
+            "pybpf_dsl.runtime.attach.xdp", "pybpf_dsl.runtime.attach.uprobe",
+            "pybpf_dsl.runtime.attach.socket", "compat_c.usdt", "compat_c.buildsym"]
+    code = f"import sys, compat_c.bcc; print([m for m in {lazy!r} if m in sys.modules])"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

@@ -453,6 +453,18 @@ static __always_inline u64 bpf_log2l(u64 v) {
   return bpf_log2(v) + 1;
 }
 
+/* Network <-> host byte order (x86_64 is little-endian), bcc's helper names. */
+static __always_inline u16 bpf_ntohs(u16 v) { return __builtin_bswap16(v); }
+static __always_inline u32 bpf_ntohl(u32 v) { return __builtin_bswap32(v); }
+static __always_inline u64 bpf_ntohll(u64 v) { return __builtin_bswap64(v); }
+static __always_inline unsigned __int128 bpf_ntoh128(unsigned __int128 v) {
+  return (unsigned __int128)__builtin_bswap64((u64)v) << 64 | __builtin_bswap64((u64)(v >> 64));
+}
+#define bpf_htons bpf_ntohs
+#define bpf_htonl bpf_ntohl
+#define bpf_htonll bpf_ntohll
+#define bpf_hton128 bpf_ntoh128
+
 #define bpf_get_current_pid_tgid_ns bpf_get_ns_current_pid_tgid
 #define bpf_pseudo_fd(type, fd) ((void *)0)
 
