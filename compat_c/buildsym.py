@@ -76,4 +76,4 @@ def sym(addr: Any, pid: int, show_module: bool = False, show_offset: bool = Fals
     if isinstance(addr, int):
         return symbols.sym(addr, pid, show_module, show_offset, demangle)
     # the runtime's formatting, so both kinds of frame print alike
-    return symbols._format(resolve_frame(addr, pid, demangle), show_module, show_offset)
+    return symbols.format_symbol(resolve_frame(addr, pid, demangle), show_module, show_offset)

@@ -29,7 +29,7 @@ from ..errors import ObjectFormatError
 from .elfsyms import ElfFile, Mapping, find_library, open_elf, proc_maps, proc_path
 
 __all__ = ["KernelSymbols", "SymbolCache", "symbol_cache", "ksym", "ksymname", "sym",
-           "symbolize", "demangle"]
+           "symbolize", "demangle", "format_symbol"]
 
 Resolved = tuple  # (name: bytes | None, offset: int, module: bytes | None)
 
@@ -309,7 +309,8 @@ def symbol_cache(pid: int) -> SymbolCache:
     return cache
 
 
-def _format(res: Resolved, show_module: bool, show_offset: bool) -> bytes:
+def format_symbol(res: Resolved, show_module: bool, show_offset: bool) -> bytes:
+    """bcc's text for a resolved address: ``b"func+0x12 [module]"`` or ``b"[unknown]"``."""
     name, offset, module = res
     text = name if name is not None else b"[unknown]"
     if show_offset and name is not None:
@@ -322,12 +323,12 @@ def _format(res: Resolved, show_module: bool, show_offset: bool) -> bytes:
 def sym(addr: int, pid: int, show_module: bool = False, show_offset: bool = False,
         demangle: bool = True) -> bytes:
     """bcc's ``BPF.sym``: ``b"name[+0xoff][ [module]]"`` or ``b"[unknown]"``; pid <= 0 is the kernel."""
-    return _format(symbol_cache(pid).resolve(addr, demangle), show_module, show_offset)
+    return format_symbol(symbol_cache(pid).resolve(addr, demangle), show_module, show_offset)
 
 
 def ksym(addr: int, show_module: bool = False, show_offset: bool = False) -> bytes:
     """bcc's ``BPF.ksym``: a kernel address to ``b"name[+0xoff][ [kernel]]"``."""
-    return _format(_KERNEL.resolve(addr), show_module, show_offset)
+    return format_symbol(_KERNEL.resolve(addr), show_module, show_offset)
 
 
 def ksymname(name: bytes | str) -> int:
@@ -339,4 +340,4 @@ def symbolize(addrs: Iterable[int], pid: int = -1, show_module: bool = False,
               show_offset: bool = False) -> list[bytes]:
     """Symbolize a stack (e.g. ``StackTrace.walk(stack_id)``): one ``sym()`` string per frame."""
     cache = symbol_cache(pid)
-    return [_format(cache.resolve(a), show_module, show_offset) for a in addrs]
+    return [format_symbol(cache.resolve(a), show_module, show_offset) for a in addrs]
