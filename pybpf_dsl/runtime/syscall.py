@@ -73,106 +73,83 @@ def map_create(map_type: int, key_size: int, value_size: int, max_entries: int, 
     return FD(bpf(Cmd.MAP_CREATE, attr, f"creating map {name!r}" if name else "creating map"), "map")
 
 
-def _elem_attr(map_fd: int, key, value, flags: int):
-    attr = ffi.new("struct map_elem_attr *")
-    attr.map_fd = map_fd
-    attr.key = _addr(key)
-    attr.value = _addr(value)
-    attr.flags = flags
-    return attr
-
-
-def map_lookup(map_fd: int, key, value, flags: int = 0) -> bool:
-    """BPF_MAP_LOOKUP_ELEM into ``value``; False when the key is absent."""
-    ret, err = _try_bpf(Cmd.MAP_LOOKUP_ELEM, _elem_attr(map_fd, key, value, flags))
-    if ret < 0:
-        if err == _errno.ENOENT:
-            return False
-        raise syscall_error("BPF_MAP_LOOKUP_ELEM", err)
-    return True
-
-
-def map_update(map_fd: int, key, value, flags: int = 0) -> None:
-    """BPF_MAP_UPDATE_ELEM; ``flags`` is BPF_ANY, BPF_NOEXIST or BPF_EXIST."""
-    bpf(Cmd.MAP_UPDATE_ELEM, _elem_attr(map_fd, key, value, flags))
-
-
-def map_delete(map_fd: int, key) -> bool:
-    """BPF_MAP_DELETE_ELEM; False when the key is absent."""
-    ret, err = _try_bpf(Cmd.MAP_DELETE_ELEM, _elem_attr(map_fd, key, None, 0))
-    if ret < 0:
-        if err == _errno.ENOENT:
-            return False
-        raise syscall_error("BPF_MAP_DELETE_ELEM", err)
-    return True
-
-
-def map_get_next_key(map_fd: int, key, next_key) -> bool:
-    """BPF_MAP_GET_NEXT_KEY (``key`` None for the first); False at the end."""
-    ret, err = _try_bpf(Cmd.MAP_GET_NEXT_KEY, _elem_attr(map_fd, key, next_key, 0))
-    if ret < 0:
-        if err == _errno.ENOENT:
-            return False
-        raise syscall_error("BPF_MAP_GET_NEXT_KEY", err)
-    return True
-
-
-def map_lookup_and_delete(map_fd: int, key, value, flags: int = 0) -> bool:
-    """BPF_MAP_LOOKUP_AND_DELETE_ELEM (pop for queues and stacks: ``key`` None)."""
-    ret, err = _try_bpf(Cmd.MAP_LOOKUP_AND_DELETE_ELEM, _elem_attr(map_fd, key, value, flags))
-    if ret < 0:
-        if err == _errno.ENOENT:
-            return False
-        raise syscall_error("BPF_MAP_LOOKUP_AND_DELETE_ELEM", err)
-    return True
-
-
-def map_freeze(map_fd: int) -> None:
-    """BPF_MAP_FREEZE: no more writes from user space."""
-    attr = ffi.new("struct map_elem_attr *")
-    attr.map_fd = map_fd
-    bpf(Cmd.MAP_FREEZE, attr)
-
-
-# The hot path calls syscall(2) through a fixed prototype (cffi's variadic
+# Element commands call syscall(2) through a fixed prototype (cffi's variadic
 # calls rebuild the call interface each time; glibc's syscall() is plain
 # register shuffling, so the non-variadic call is exact on x86_64 and
-# aarch64), with the attribute packed into a bytes object: the ELEM commands
-# only read it, and cffi passes bytes to ``char *`` without copying.
-_syscall_bytes = ffi.cast("long (*)(long, long, char *, unsigned long)",
-                          ffi.addressof(libc, "syscall"))
-_pack_elem = struct.Struct("<IIQQQ").pack
-_ELEM_ATTR_SIZE = ffi.sizeof("struct map_elem_attr")
-_NR_BPF = uapi.SYS_bpf
-
-
-def elem_call(cmd: int, map_fd: int, key: int, value: int, flags: int = 0) -> int:
-    """One BPF_MAP_{LOOKUP,UPDATE,DELETE,LOOKUP_AND_DELETE}_ELEM or GET_NEXT_KEY on raw addresses.
-
-    For hot paths: ``key`` and ``value`` are addresses (0 for NULL), ``cmd``
-    a plain int (enum members convert slowly).  Returns 0 on success or the
-    errno, without raising, so callers decide what ENOENT means and build
-    the message themselves (:func:`~pybpf_dsl.errors.syscall_error`).
-    """
-    if _syscall_bytes(_NR_BPF, cmd, _pack_elem(map_fd, 0, key, value, flags), _ELEM_ATTR_SIZE) < 0:
-        return ffi.errno
-    return 0
-
-
-# The per-element hot paths of tables (``t[k]``, ``t[k] = v``) inline elem_call with
-# these pieces, saving the Python frame it costs (~0.1 us of a ~1 us lookup):
+# aarch64), with the attribute packed into a bytes object: these commands
+# only read it, and cffi passes bytes to ``char *`` without copying.  The
+# per-element hot paths of tables (``t[k]``, ``t[k] = v``) inline this call
+# with the public pieces below, saving a Python frame (~0.1 us of ~1 us):
 #     if raw_elem_call(SYS_BPF, cmd, pack_elem_attr(fd, 0, key, value, flags),
 #                      ELEM_ATTR_SIZE) < 0:
 #         err = last_errno()
-SYS_BPF = _NR_BPF
-ELEM_ATTR_SIZE = _ELEM_ATTR_SIZE
-raw_elem_call = _syscall_bytes
-pack_elem_attr = _pack_elem
+raw_elem_call = ffi.cast("long (*)(long, long, char *, unsigned long)",
+                         ffi.addressof(libc, "syscall"))
+pack_elem_attr = struct.Struct("<IIQQQ").pack
+ELEM_ATTR_SIZE = ffi.sizeof("struct map_elem_attr")
+SYS_BPF = uapi.SYS_bpf
 
 
 def last_errno() -> int:
     """The errno of this thread's last failed call through ``raw_elem_call``."""
     return ffi.errno
+
+
+def elem_call(cmd: int, map_fd: int, key: int, value: int, flags: int = 0) -> int:
+    """One BPF_MAP_{LOOKUP,UPDATE,DELETE,LOOKUP_AND_DELETE}_ELEM, GET_NEXT_KEY or FREEZE.
+
+    ``key`` and ``value`` are addresses (0 for NULL), ``cmd`` a plain int
+    (enum members convert slowly).  Returns 0 on success or the errno,
+    without raising, so callers decide what ENOENT means and build the
+    message themselves (:func:`~pybpf_dsl.errors.syscall_error`).
+    """
+    if raw_elem_call(SYS_BPF, cmd, pack_elem_attr(map_fd, 0, key, value, flags), ELEM_ATTR_SIZE) < 0:
+        return ffi.errno
+    return 0
+
+
+def _elem(cmd: Cmd, map_fd: int, key, value, flags: int = 0) -> bool:
+    """An element command on cffi buffers or addresses: False on ENOENT, raises otherwise."""
+    err = elem_call(cmd, map_fd, _addr(key), _addr(value), flags)
+    if err == _errno.ENOENT:
+        return False
+    if err:
+        raise syscall_error(f"BPF_{cmd.name}", err)
+    return True
+
+
+def map_lookup(map_fd: int, key, value, flags: int = 0) -> bool:
+    """BPF_MAP_LOOKUP_ELEM into ``value``; False when the key is absent."""
+    return _elem(Cmd.MAP_LOOKUP_ELEM, map_fd, key, value, flags)
+
+
+def map_update(map_fd: int, key, value, flags: int = 0) -> None:
+    """BPF_MAP_UPDATE_ELEM; ``flags`` is BPF_ANY, BPF_NOEXIST or BPF_EXIST."""
+    err = elem_call(Cmd.MAP_UPDATE_ELEM, map_fd, _addr(key), _addr(value), flags)
+    if err:
+        raise syscall_error("BPF_MAP_UPDATE_ELEM", err)
+
+
+def map_delete(map_fd: int, key) -> bool:
+    """BPF_MAP_DELETE_ELEM; False when the key is absent."""
+    return _elem(Cmd.MAP_DELETE_ELEM, map_fd, key, None)
+
+
+def map_get_next_key(map_fd: int, key, next_key) -> bool:
+    """BPF_MAP_GET_NEXT_KEY (``key`` None for the first); False at the end."""
+    return _elem(Cmd.MAP_GET_NEXT_KEY, map_fd, key, next_key)
+
+
+def map_lookup_and_delete(map_fd: int, key, value, flags: int = 0) -> bool:
+    """BPF_MAP_LOOKUP_AND_DELETE_ELEM (pop for queues and stacks: ``key`` None)."""
+    return _elem(Cmd.MAP_LOOKUP_AND_DELETE_ELEM, map_fd, key, value, flags)
+
+
+def map_freeze(map_fd: int) -> None:
+    """BPF_MAP_FREEZE: no more writes from user space."""
+    err = elem_call(Cmd.MAP_FREEZE, map_fd, 0, 0)
+    if err:
+        raise syscall_error("BPF_MAP_FREEZE", err)
 
 
 __all__ += ["elem_call", "raw_elem_call", "pack_elem_attr", "last_errno", "SYS_BPF",

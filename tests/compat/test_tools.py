@@ -43,6 +43,12 @@ def tool(name: str) -> str:
     return str(path)
 
 
+def _python_child(code: str) -> int:
+    """Run ``code`` in a Python child that prints its own pid; return that pid."""
+    child = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return int(child.stdout)
+
+
 class Run:
     """A tool running under compat_c; ``lines`` collects its stdout as it comes."""
 
@@ -193,10 +199,8 @@ def test_threadsnoop_sees_pthread_create(root):
     try:
         r.wait_for(r"^TIME\(ms\)\s+PID")
         time.sleep(0.3)
-        child = subprocess.run([sys.executable, "-c", "import threading, os\n"
-                                "t = threading.Thread(target=print, args=(os.getpid(),)); t.start(); t.join()"],
-                               capture_output=True, text=True, check=True)
-        pid = int(child.stdout)
+        pid = _python_child("import threading, os\n"
+                            "t = threading.Thread(target=print, args=(os.getpid(),)); t.start(); t.join()")
         line = r.wait_for(rf"^\d+\s+{pid}\s")
     finally:
         r.stop()
@@ -391,10 +395,7 @@ def test_gethostlatency_sees_getaddrinfo(root):
     try:
         r.wait_for(r"^TIME\s+PID\s+COMM")
         time.sleep(0.3)
-        child = subprocess.run([sys.executable, "-c", "import os, socket\n"
-                                "socket.getaddrinfo('localhost', 80)\nprint(os.getpid())"],
-                               capture_output=True, text=True, check=True)
-        pid = int(child.stdout)
+        pid = _python_child("import os, socket\nsocket.getaddrinfo('localhost', 80)\nprint(os.getpid())")
         line = r.wait_for(rf"^\d\d:\d\d:\d\d\s+{pid}\s")
     finally:
         r.stop()
