@@ -11,6 +11,9 @@ map, update one by one (``t[t.Key(i)] = t.Leaf(i)``), batch update
 time our int shorthand (``t[i] = i``, ``t[i]``), which bcc does not accept.
 Figures are CPU time (user + sys, all threads) and wall time, each the best
 of a few rounds; the time to free the returned list counts, on both sides.
+This map is dense, so our items() and len() take the one-pass kernel walk
+(pybpf_dsl/runtime/tables/dump.py); the machine is
+shared, so compare the medians of several runs.
 bcc runs in a child process under the system Python when it is installed
 (benchmarks/_bcc.py); otherwise bcc 0.26's figures from issue 2 and
 kernel-facts are printed as the labelled reference.

@@ -4,8 +4,10 @@
 runtime :class:`~pybpf_dsl.runtime.attach.link.Link`, kept in bcc's
 bookkeeping dicts (``kprobe_fds``, ``uprobe_fds``, ``tracepoint_fds``,
 ``raw_tracepoint_fds``, ``kfunc_entry_fds``, ``kfunc_exit_fds``,
-``lsm_fds``, ``open_perf_events``) so ``num_open_*``, ``detach_*`` and
-``cleanup`` behave as in bcc.  Names may be str or bytes.  A kernel that
+``lsm_fds``, ``fmod_ret_fds``, ``open_perf_events``) so ``num_open_*``,
+``detach_*`` and ``cleanup`` behave as in bcc.  Names may be str or bytes;
+trampoline programs take bcc's name prefixes (``attach_kfunc("f")`` loads
+``kfunc__f``, ``attach_fmod_ret("f")`` ``kmod_ret__f``).  A kernel that
 lacks a hook (kprobes, fentry, LSM) raises the runtime's one-line
 :class:`~pybpf_dsl.errors.NotSupported`.
 """
@@ -26,6 +28,9 @@ from .discovery import (fix_syscall_fnname, get_kprobe_functions, get_probe_limi
 __all__ = ["AttachMixin"]
 
 _UNSAFE = re.compile(rb"[^a-zA-Z0-9_]")
+# The name prefix bcc adds to a trampoline program's function name, by what it is.
+_PREFIX = {"Kernel entry func": b"kfunc__", "Kernel exit func": b"kretfunc__", "LSM": b"lsm__",
+           "Fmod_ret func": b"kmod_ret__"}
 
 
 def _close_all(links: Any) -> None:
@@ -48,6 +53,7 @@ class AttachMixin:
     kfunc_entry_fds: dict[bytes, Link]
     kfunc_exit_fds: dict[bytes, Link]
     lsm_fds: dict[bytes, Link]
+    fmod_ret_fds: dict[bytes, Link]
     open_perf_events: dict[tuple[int, int], Link]
 
     def _init_attach(self) -> None:
@@ -58,11 +64,13 @@ class AttachMixin:
         self.kfunc_entry_fds = {}
         self.kfunc_exit_fds = {}
         self.lsm_fds = {}
+        self.fmod_ret_fds = {}
         self.open_perf_events = {}
 
     def _detach_all(self) -> None:
         for table in (self.kprobe_fds, self.uprobe_fds, self.tracepoint_fds, self.raw_tracepoint_fds,
-                      self.kfunc_entry_fds, self.kfunc_exit_fds, self.lsm_fds, self.open_perf_events):
+                      self.kfunc_entry_fds, self.kfunc_exit_fds, self.lsm_fds, self.fmod_ret_fds,
+                      self.open_perf_events):
             _close_all(table)
             table.clear()
 
@@ -124,6 +132,14 @@ class AttachMixin:
         ev_name = (b"r_" if retprobe else b"p_") + to_bytes(symbol).replace(b"+", b"_").replace(b".", b"_")
         self.kprobe_fds.setdefault(ev_name, {})[fn.name] = link
 
+    def detach_kprobe_event(self, ev_name: str | bytes) -> None:
+        """Detach every program from kprobe event ``ev_name`` (``b"p_<symbol>"`` / ``b"r_<symbol>"``)."""
+        self._detach_kprobe_event(to_bytes(ev_name), None)
+
+    def detach_kprobe_event_by_fn(self, ev_name: str | bytes, fn_name: str | bytes) -> None:
+        """Detach program ``fn_name`` from kprobe event ``ev_name``."""
+        self._detach_kprobe_event(to_bytes(ev_name), fn_name)
+
     def detach_kprobe(self, event: str | bytes, fn_name: str | bytes | None = None) -> None:
         """Detach ``fn_name`` (default: every program) from kprobe ``event``."""
         self._detach_kprobe(b"p_", event, fn_name)
@@ -133,15 +149,18 @@ class AttachMixin:
         self._detach_kprobe(b"r_", event, fn_name)
 
     def _detach_kprobe(self, prefix: bytes, event: str | bytes, fn_name: str | bytes | None) -> None:
-        ev_name = prefix + fix_syscall_fnname(event).replace(b"+", b"_").replace(b".", b"_")
+        self._detach_kprobe_event(prefix + fix_syscall_fnname(event).replace(b"+", b"_").replace(b".", b"_"),
+                                  fn_name)
+
+    def _detach_kprobe_event(self, ev_name: bytes, fn_name: str | bytes | None) -> None:
         progs = self.kprobe_fds.get(ev_name)
         if progs is None:
-            raise BPFError(f"Kprobe {to_str(event)} is not attached")
+            raise BPFError(f"Kprobe {to_str(ev_name[2:])} is not attached")
         names = [to_bytes(fn_name)] if fn_name else list(progs)
         for name in names:
             link = progs.pop(name, None)
             if link is None:
-                raise BPFError(f"Kprobe {to_str(event)} has no program {to_str(name)} attached")
+                raise BPFError(f"Kprobe {to_str(ev_name[2:])} has no program {to_str(name)} attached")
             link.close()
         if not progs:
             del self.kprobe_fds[ev_name]
@@ -195,6 +214,13 @@ class AttachMixin:
                          pid: int = -1) -> None:
         """Detach the uretprobe ``attach_uretprobe`` made with the same arguments."""
         self._detach_uprobe(b"r", name, sym, addr, pid, 0)
+
+    def detach_uprobe_event(self, ev_name: str | bytes) -> None:
+        """Detach the uprobe whose bookkeeping key (a key of ``uprobe_fds``) is ``ev_name``."""
+        link = self.uprobe_fds.pop(to_bytes(ev_name), None)
+        if link is None:
+            raise BPFError(f"Uprobe {to_str(ev_name)} is not attached")
+        link.close()
 
     def _detach_uprobe(self, kind: bytes, name: str | bytes, sym: str | bytes, addr: int | None,
                        pid: int, sym_off: int) -> None:
@@ -250,19 +276,24 @@ class AttachMixin:
 
     # ------------------------------------------------------------ BPF trampolines
 
+    @staticmethod
+    def add_prefix(prefix: bytes, name: bytes) -> bytes:
+        """``name`` with ``prefix`` in front unless it already starts with it."""
+        return name if name.startswith(prefix) else prefix + name
+
     def _attach_trampoline(self, table: dict[bytes, Link], fn_name: str | bytes, prog_type: ProgType,
                            attach_type: AttachType, what: str) -> None:
-        key = to_bytes(fn_name)
+        key = self.add_prefix(_PREFIX[what], to_bytes(fn_name))
         if key in table:
             raise BPFError(f"{what} {to_str(fn_name)} has been attached")
         from pybpf_dsl.runtime.attach.fentry import attach_tracing
 
-        fn = self.load_func(fn_name, prog_type, attach_type=attach_type)
+        fn = self.load_func(key, prog_type, attach_type=attach_type)
         table[key] = attach_tracing(fn)
 
     @staticmethod
     def _detach_trampoline(table: dict[bytes, Link], fn_name: str | bytes, what: str) -> None:
-        link = table.pop(to_bytes(fn_name), None)
+        link = table.pop(AttachMixin.add_prefix(_PREFIX[what], to_bytes(fn_name)), None)
         if link is None:
             raise BPFError(f"{what} {to_str(fn_name)} is not attached")
         link.close()
@@ -280,6 +311,15 @@ class AttachMixin:
     def attach_lsm(self, fn_name: str | bytes = b"") -> None:
         """Attach an ``lsm__``/LSM_PROBE program to its LSM hook."""
         self._attach_trampoline(self.lsm_fds, fn_name, ProgType.LSM, AttachType.LSM_MAC, "LSM")
+
+    def attach_fmod_ret(self, fn_name: str | bytes = b"") -> None:
+        """Attach a ``kmod_ret__``/KMOD_RET program (fmod_ret) to its kernel function."""
+        self._attach_trampoline(self.fmod_ret_fds, fn_name, ProgType.TRACING, AttachType.MODIFY_RETURN,
+                                "Fmod_ret func")
+
+    def detach_fmod_ret(self, fn_name: str | bytes = b"") -> None:
+        """Detach an fmod_ret program."""
+        self._detach_trampoline(self.fmod_ret_fds, fn_name, "Fmod_ret func")
 
     def detach_kfunc(self, fn_name: str | bytes = b"") -> None:
         """Detach a kfunc program."""

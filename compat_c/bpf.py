@@ -34,6 +34,7 @@ wart kept on purpose).
 from __future__ import annotations
 
 import atexit
+import ctypes as ct
 import os
 import sys
 from collections.abc import MutableMapping
@@ -41,10 +42,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Callable, Hashable, Iterator
 
 from pybpf_dsl.errors import BPFError
-from pybpf_dsl.runtime.loader import Collection, load_object
-from pybpf_dsl.runtime.maps import Map
 from pybpf_dsl.runtime.mapspec import MapSpec, PinMode
-from pybpf_dsl.runtime.tables import table_for
 from pybpf_dsl.runtime.uapi import AttachType, ProgType
 
 from . import discovery
@@ -56,6 +54,11 @@ from .discovery import to_bytes, to_str
 
 if TYPE_CHECKING:
     from pybpf_dsl.runtime.event_poller import EventPoller
+    from pybpf_dsl.runtime.loader import Collection
+    from pybpf_dsl.runtime.maps import Map
+
+# What a compile imports while clang runs (a cold start then loses no time importing them).
+_RUNTIME = ("pybpf_dsl.runtime.loader", "pybpf_dsl.runtime.tables")
 
 __all__ = ["BPF"]
 
@@ -128,6 +131,25 @@ class BPF(AttachMixin):
         def __repr__(self) -> str:
             return f"<BPF.Function {self.name.decode()!r} fd={self.fd}>"
 
+    CLOCK_MONOTONIC = 1
+    """The clock :meth:`monotonic_time` reads (``<linux/time.h>``)."""
+
+    str2ctype: dict[str, Any] = {
+        "_Bool": ct.c_bool, "char": ct.c_char, "wchar_t": ct.c_wchar, "unsigned char": ct.c_ubyte,
+        "short": ct.c_short, "unsigned short": ct.c_ushort, "int": ct.c_int, "unsigned int": ct.c_uint,
+        "long": ct.c_long, "unsigned long": ct.c_ulong, "long long": ct.c_longlong,
+        "unsigned long long": ct.c_ulonglong, "float": ct.c_float, "double": ct.c_double,
+        "long double": ct.c_longdouble, "__int128": ct.c_int64 * 2, "unsigned __int128": ct.c_uint64 * 2,
+    }
+    """bcc's C scalar type names -> ctypes types."""
+
+    @staticmethod
+    def Table(*args: Any, **kwargs: Any) -> Any:
+        """``bcc.table.Table`` (bcc exposes the table factory as ``BPF.Table``)."""
+        from .bcc.table import Table
+
+        return Table(*args, **kwargs)
+
     # ------------------------------------------------------------ construction
 
     def __init__(self, src_file: str | bytes = b"", hdr_file: str | bytes = b"", text: str | bytes | None = None,
@@ -176,7 +198,7 @@ class BPF(AttachMixin):
             print(source, file=sys.stderr)
         from .frontend import compile_c
         obj = compile_c(source, [to_str(c) for c in cflags], filename=name,
-                        listing=bool(self.debug & (DEBUG_LLVM_IR | DEBUG_BPF)))
+                        listing=bool(self.debug & (DEBUG_LLVM_IR | DEBUG_BPF)), prefetch=_RUNTIME)
         if self.debug & DEBUG_LLVM_IR:
             print(obj.ir, file=sys.stderr)
         if self.debug & DEBUG_BPF:
@@ -184,6 +206,7 @@ class BPF(AttachMixin):
         self._meta = obj.meta
         overrides = self._spec_overrides(obj.data)
         overrides.update(self._extern_maps())
+        from pybpf_dsl.runtime.loader import load_object
         self._coll = load_object(obj.data, programs=(), map_overrides=overrides)
         self._publish()
         for u in self._usdt:
@@ -247,6 +270,7 @@ class BPF(AttachMixin):
             if public is None:
                 raise BPFError(f"extern table {name}: no BPF object in this process exports it "
                                "(create the one with BPF_TABLE_PUBLIC or BPF_TABLE_SHARED first)")
+            from pybpf_dsl.runtime.maps import Map
             m = Map(public.fd.dup(), spec=public.spec)
             self._borrowed.append(m)
             found[name] = m
@@ -331,6 +355,7 @@ class BPF(AttachMixin):
         m = self._coll.maps.get(name) if self._coll else None
         if m is None:
             raise KeyError(name)
+        from pybpf_dsl.runtime.tables import table_for
         table = table_for(m, keytype, leaftype, reducer, name=name, owner=self)
         event = self._meta["events"].get(name)
         if event is not None and hasattr(table, "event_type"):
@@ -489,6 +514,7 @@ class BPF(AttachMixin):
     find_library = staticmethod(discovery.find_library)
     find_exe = staticmethod(discovery.find_exe)
     support_kfunc = staticmethod(discovery.support_kfunc)
+    support_fmod_ret = staticmethod(discovery.support_fmod_ret)
     support_lsm = staticmethod(discovery.support_lsm)
     support_raw_tracepoint = staticmethod(discovery.support_raw_tracepoint)
     support_raw_tracepoint_in_module = staticmethod(discovery.support_raw_tracepoint_in_module)
@@ -526,6 +552,13 @@ class BPF(AttachMixin):
             self.tracefile.close()
             self.tracefile = None
         self.close()
+
+    def free_bcc_memory(self) -> int:
+        """bcc frees libbcc's compiler memory here; compat_c keeps none after loading: 0."""
+        return 0
+
+    def donothing(self) -> None:
+        """bcc's do-nothing exit handler."""
 
     def close(self) -> None:
         """Close the programs and maps (attachments made through links keep nothing alive)."""

@@ -8,20 +8,24 @@ Layout under :func:`cache_dir` (``$PYBPF_CACHE_DIR``, else
     probe/<key>.json               small facts about compilers
 
 Every write goes to a temporary file renamed into place, so concurrent
-processes never see half a file.  Keys are SHA-256 hex digests of everything
+processes never see half a file.  Keys are BLAKE2b hex digests of everything
 the entry depends on.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import tempfile
 from pathlib import Path
 from typing import Any
 
-__all__ = ["cache_dir", "digest", "kernel_id", "read_bytes", "write_bytes", "read_json", "write_json"]
+try:  # the built-in module: importing hashlib also loads OpenSSL, ~2 ms of every start
+    from _blake2 import blake2b
+except ImportError:  # pragma: no cover (an interpreter built without it)
+    from hashlib import blake2b
+
+__all__ = ["cache_dir", "digest", "hash64", "kernel_id", "read_bytes", "write_bytes", "read_json", "write_json"]
 
 
 def cache_dir() -> Path:
@@ -35,12 +39,17 @@ def cache_dir() -> Path:
 
 def digest(*parts: str | bytes) -> str:
     """A hex key over ``parts`` (length-prefixed, so boundaries matter)."""
-    h = hashlib.sha256()
+    h = blake2b(digest_size=16)
     for p in parts:
         b = p.encode() if isinstance(p, str) else p
         h.update(len(b).to_bytes(8, "little"))
         h.update(b)
-    return h.hexdigest()[:32]
+    return h.hexdigest()
+
+
+def hash64(text: str) -> int:
+    """A 64-bit hash of ``text`` that is the same in every process (unlike ``hash``)."""
+    return int.from_bytes(blake2b(text.encode(), digest_size=8).digest(), "little")
 
 
 def kernel_id() -> str:

@@ -15,7 +15,7 @@ from typing import Iterable
 
 __all__ = ["get_kprobe_functions", "get_tracepoints", "tracepoint_exists", "get_user_functions_and_addresses",
            "get_user_functions", "get_user_addresses", "find_library", "find_exe", "get_syscall_prefix",
-           "get_syscall_fnname", "fix_syscall_fnname", "support_kfunc", "support_lsm",
+           "get_syscall_fnname", "fix_syscall_fnname", "support_kfunc", "support_fmod_ret", "support_lsm",
            "support_raw_tracepoint", "support_raw_tracepoint_in_module", "kernel_struct_has_field",
            "kernel_enum_has_val", "monotonic_time", "get_probe_limit", "generate_auto_includes",
            "to_str", "to_bytes"]
@@ -117,6 +117,11 @@ def support_kfunc() -> bool:
     from pybpf_dsl.runtime import features
 
     return features.has("fentry")
+
+
+def support_fmod_ret() -> bool:
+    """Whether fmod_ret (KMOD_RET) programs work here: BPF trampolines and BPF_MODIFY_RETURN."""
+    return support_kfunc() and bool(kernel_enum_has_val("bpf_attach_type", "BPF_MODIFY_RETURN"))
 
 
 def support_lsm() -> bool:

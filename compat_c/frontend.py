@@ -11,11 +11,17 @@ Pipeline: prelude (the kernel types the program names, :mod:`.prelude`) -> clang
 object with BTF and CO-RE relocations.  The result is cached under a key
 of (source, cflags, compiler binary, kernel build, compat_c version, CPU
 count), so a second start with the same program skips all of it.
+
+A cold compile keeps both CPUs busy: both clang processes start before
+their input is ready (each spends ~5 ms just starting), and this process
+imports what comes next (the IR pass, the caller's ``prefetch`` modules)
+while clang works.
 """
 
 from __future__ import annotations
 
 import functools
+import importlib
 import json
 import linecache
 import os
@@ -28,7 +34,7 @@ from pybpf_dsl.errors import CompileError, SourceLocation
 from . import cache
 from .kdefs import linux_version_code
 from .prelude import Prelude, layer_id, prelude_for, stub_header
-from .toolchain import find_compiler
+from .toolchain import Job, find_compiler
 
 __all__ = ["CompiledObject", "compile_c", "compile_ir"]
 
@@ -43,6 +49,7 @@ _NO_MEMBER = re.compile(r"no member named '(\w+)' in 'struct __bcc_ops_(\w+)'")
 _TABLE_KIND = re.compile(r"\b(BPF_(?:F_)?TABLE(?:_PINNED|_PUBLIC|_SHARED)?)\s*\(\s*\"(\w+)\"")
 _TABLE_KIND_NAME = re.compile(r"\b(BPF_(?:F_)?TABLE(?:_PINNED|_PUBLIC|_SHARED)?\s*\(\s*)(\w+)(?=\s*,)")
 _STRING_DEFINE = re.compile(r'^[ \t]*#[ \t]*define[ \t]+(\w+)[ \t]+"(\w+)"[ \t]*$', re.M)
+_TO_IR = ("-S", "-emit-llvm", "-x", "c", "-", "-o", "-")
 _EPILOGUE = """
 #line 1 "<compat_c epilogue>"
 #ifndef BPF_LICENSE
@@ -78,11 +85,13 @@ def _ncpus() -> int:
 
 
 def compile_c(text: str | bytes, cflags: Sequence[str] = (), *, filename: str = "/virtual/main.c",
-              use_cache: bool = True, listing: bool = False) -> CompiledObject:
+              use_cache: bool = True, listing: bool = False, prefetch: Sequence[str] = ()) -> CompiledObject:
     """Compile bcc C ``text`` (named ``filename`` in messages) into a BPF object.
 
     ``listing`` also returns the LLVM IR and BPF assembly (bcc's DEBUG_LLVM_IR
     and DEBUG_BPF); it always compiles, as the cache keeps neither.
+    ``prefetch`` names modules the caller needs next (say, the loader): a
+    compile imports them while clang runs instead of leaving this process idle.
     """
     if isinstance(text, bytes):
         text = text.decode()
@@ -102,12 +111,17 @@ def compile_c(text: str | bytes, cflags: Sequence[str] = (), *, filename: str = 
         meta = cache.read_json(objdir / f"{key}.json") if data is not None else None
         if data is not None and isinstance(meta, dict):
             return CompiledObject(data, meta, True, key)
-    prelude = prelude_for(compiler)
-    prelude.ensure()
-    ir = _compile(prelude, _unit(text, filename, ncpus, version, cflags), cflags, text, filename)
-    _remember(text, filename)  # errors found on the IR quote the user's line too
+    idle = _Idle([f"{__package__}.irpass", *prefetch])
+    codegen = compiler.start(_codegen_args(text))  # it starts up while the front end works
     listed: dict[str, str] = {}
-    data, meta = compile_ir(ir, listed if listing else None)
+    try:
+        with prelude_for(compiler) as prelude:
+            ir = _compile(prelude, text, filename, cflags, ncpus, version, idle)
+        _remember(text, filename)  # errors found on the IR quote the user's line too
+        data, meta = _codegen(codegen, ir, listed if listing else None, idle)
+    except BaseException:
+        codegen.cancel()
+        raise
     if use_cache:
         try:
             cache.write_bytes(objdir / f"{key}.o", data)
@@ -115,6 +129,20 @@ def compile_c(text: str | bytes, cflags: Sequence[str] = (), *, filename: str = 
         except OSError:
             pass
     return CompiledObject(data, meta, False, key, listed.get("ir", ""), listed.get("asm", ""))
+
+
+class _Idle:
+    """Imports to do while a compiler process runs (a cold compile would otherwise wait idle)."""
+
+    def __init__(self, modules: list[str]) -> None:
+        self.todo = modules
+
+    def wait(self, job: Job) -> tuple[int, bytes, bytes]:
+        """Import pending modules until ``job`` exits; then its ``(returncode, stdout, stderr)``."""
+        while self.todo and job.proc.poll() is None:
+            importlib.import_module(self.todo.pop(0))
+        out, err = job.proc.communicate()
+        return job.proc.returncode, out, err
 
 
 def _string_macros(text: str, cflags: Sequence[str]) -> dict[str, str]:
@@ -152,22 +180,35 @@ def _unit(text: str, filename: str, ncpus: int, version: int, cflags: Sequence[s
     return f'{head}#line 1 "{filename}"\n{body}\n{_EPILOGUE}'
 
 
-def _compile(prelude: Prelude, unit: str, cflags: list[str], text: str, filename: str) -> str:
-    """clang's IR for ``unit``: with only the kernel types it names, else with all of them."""
+def _compile(prelude: Prelude, text: str, filename: str, cflags: list[str], ncpus: int, version: int,
+             idle: _Idle) -> str:
+    """clang's IR for ``text``: with only the kernel types it names, else with all of them.
+
+    clang starts before the unit exists (what it is told depends on the text
+    alone), so its start-up overlaps building the unit.
+    """
+    from .packet import uses_packets
     from .typeselect import defined_tags, wanted_names
 
-    from .packet import uses_packets
-
-    packets = uses_packets(unit)
-    if packets:  # packet header fields are lowered before clang optimizes them
-        cflags = [*cflags, "-Xclang", "-disable-llvm-passes"]
-    types = prelude.types_for(wanted_names(unit) | wanted_names(" ".join(cflags)), defined_tags(unit))
-    ir, stderr = _clang(prelude, prelude.flags(), types + unit, cflags, warm=True)
+    packets = uses_packets(text)
+    clang_flags = [*cflags, "-Xclang", "-disable-llvm-passes"] if packets else cflags  # lowered first
+    precompiled = prelude.base_pch_usable(cflags, defined_tags(text))
+    flags = [*prelude.flags(precompiled), *clang_flags]
+    job = prelude.compiler.start([*flags, *_TO_IR])
+    try:
+        unit = _unit(text, filename, ncpus, version, cflags)
+        types = prelude.types_for(wanted_names(unit) | wanted_names(" ".join(cflags)), defined_tags(unit),
+                                  precompiled)
+    except BaseException:
+        job.cancel()
+        raise
+    job.feed((types + unit).encode())
+    ir, stderr = _clang(prelude, job, flags, types + unit, idle)
     if ir is None:
         if not _MAYBE_MISSING_TYPE.search(stderr):
             raise _compile_error(stderr, text, filename)
         prelude.ensure_pch()  # a type the selection missed, or an error of the program's own
-        ir, stderr = _clang(prelude, prelude.pch_flags(), unit, cflags, warm=False)
+        ir, stderr = _clang(prelude, None, [*prelude.pch_flags(), *clang_flags], unit, idle)
         if ir is None:
             raise _compile_error(stderr, text, filename)
     return _optimize_packets(prelude, ir, text, filename) if packets else ir
@@ -188,17 +229,19 @@ def _optimize_packets(prelude: Prelude, ir: str, text: str, filename: str) -> st
     return proc.stdout.decode()
 
 
-def _clang(prelude: Prelude, flags: list[str], unit: str, cflags: list[str],
-           warm: bool) -> tuple[str | None, str]:
-    """``(IR, "")`` or ``(None, clang's errors)``; missing kernel headers become stubs."""
-    args = [*flags, *cflags, "-S", "-emit-llvm", "-x", "c", "-", "-o", "-"]
+def _clang(prelude: Prelude, job: Job | None, flags: list[str], unit: str,
+           idle: _Idle) -> tuple[str | None, str]:
+    """``(IR, "")`` or ``(None, clang's errors)`` from ``job`` (already fed ``unit``), else a new run.
+
+    Missing kernel headers become stubs and the unit is compiled again.
+    """
     for _ in range(_MAX_STUB_RETRIES):
-        child = prelude.compiler.start(args, unit.encode())
-        if warm:
-            from . import irpass  # noqa: F401  (import the IR pass while clang runs)
-            warm = False
-        out, err = child.communicate()
-        if child.returncode == 0:
+        if job is None:
+            job = prelude.compiler.start([*flags, *_TO_IR])
+            job.feed(unit.encode())
+        code, out, err = idle.wait(job)
+        job = None
+        if code == 0:
             return out.decode(), ""
         stderr = err.decode(errors="replace")
         missing = _MISSING.search(stderr)
@@ -238,8 +281,18 @@ def _pt_regs() -> dict[str, int]:
     return {m.name: m.bit_offset // 8 for m in regs.members}
 
 
-def compile_ir(ir: str, listing: dict[str, str] | None = None) -> tuple[bytes, dict[str, Any]]:
+def _codegen_args(text: str, output: str = "-c") -> list[str]:
+    """clang's arguments to turn IR into an object (or assembly, ``-S``), given the IR or its C source."""
+    # the optimizer runs again only to inline USDT argument readers
+    passes = [] if "_bpf_readarg_" in text else ["-Xclang", "-disable-llvm-passes"]
+    return ["-target", "bpfel", "-O2", *passes, "-x", "ir", "-", "-o", "-", output]
+
+
+def compile_ir(ir: str, listing: dict[str, str] | None = None,
+               prefetch: Sequence[str] = ()) -> tuple[bytes, dict[str, Any]]:
     """clang's IR text -> (BPF object, metadata); ``listing`` receives ``ir`` and ``asm`` text.
+
+    ``prefetch`` is as for :func:`compile_c`.
 
     The rewritten IR goes back through clang for code generation (BPF
     target, -O2 code generation; the optimization pipeline runs again only
@@ -247,18 +300,26 @@ def compile_ir(ir: str, listing: dict[str, str] | None = None) -> tuple[bytes, d
     less time and memory than loading LLVM into this one, and IR it rejects
     becomes an error message instead of an abort.
     """
+    job = find_compiler().start(_codegen_args(ir))
+    try:
+        return _codegen(job, ir, listing, _Idle(list(prefetch)))
+    except BaseException:
+        job.cancel()
+        raise
+
+
+def _codegen(job: Job, ir: str, listing: dict[str, str] | None, idle: _Idle) -> tuple[bytes, dict[str, Any]]:
+    """:func:`compile_ir` with the code generator already started (by :func:`_codegen_args` of the source)."""
     from .irpass import transform
 
-    text, meta = transform(ir, _pt_regs)
-    compiler = find_compiler()
-    passes = [] if "@_bpf_readarg_" in text else ["-Xclang", "-disable-llvm-passes"]
-    args = ["-target", "bpfel", "-O2", *passes, "-x", "ir", "-", "-o", "-"]
-    proc = compiler.run([*args, "-c"], text.encode())
-    if proc.returncode != 0:
-        first = proc.stderr.decode(errors="replace").strip().splitlines()[:1] or ["clang failed"]
+    text, meta = transform(ir, _pt_regs)  # its USDT readers are defined in the source, as _codegen_args needs
+    job.feed(text.encode())
+    code, obj, err = idle.wait(job)
+    if code != 0:
+        first = err.decode(errors="replace").strip().splitlines()[:1] or ["clang failed"]
         raise CompileError(f"internal error: the rewritten IR is invalid: {first[0]}",
                            hint="please report this with the program")
     if listing is not None:
         listing["ir"] = text
-        listing["asm"] = compiler.run([*args, "-S"], text.encode()).stdout.decode()
-    return proc.stdout, json.loads(json.dumps(meta.to_json()))
+        listing["asm"] = find_compiler().run(_codegen_args(text, "-S"), text.encode()).stdout.decode()
+    return obj, json.loads(json.dumps(meta.to_json()))

@@ -4,34 +4,41 @@ and bcc's macro layer.
 The directory ``<cache>/kernel/<kernel id>-<layer id>-<compiler>/`` holds
 ``vmlinux.h`` (every kernel type, generated from BTF) with ``vmlinux.idx``
 (what each of its definitions defines and needs), ``bcc_base.h`` (kernel
-configuration, macros, helper prototypes, bcc's macro layer) and, built only
-when needed, ``bcc_prelude.pch`` of both.  The kernel id names the running
-kernel build, the layer id the version of compat_c's own headers and
-generators, so either changing rebuilds it.
+configuration, macros, helper prototypes, bcc's macro layer) with the names
+it defines (``bcc_base.macros``), ``bcc_base_types.pch`` (the base layer and
+the few kernel types it needs, precompiled) and, built only when needed,
+``bcc_prelude.pch`` of everything.  The kernel id names the running kernel
+build, the layer id the version of compat_c's own headers and generators,
+so either changing makes a new directory; making one deletes the others
+not in use (each is ~20 MB).
 
-A program is compiled with just the kernel types its identifiers name and
-what those need by value (every struct stays forward-declared): clang reading
-all 140k declarations of a full PCH costs it ~20 MiB and tens of ms more
-than parsing the few hundred KB a program uses.  Headers a bcc program
-includes (``<linux/sched.h>``, ``<net/sock.h>``...) resolve to empty stubs in
-``stubs/``: their content is already in the prelude.
+A program is compiled with the base PCH and just the kernel types its
+identifiers name and what those need by value (every struct stays
+forward-declared): clang reading all 140k declarations of a full PCH costs
+it ~20 MiB and tens of ms more than parsing the few KB a program uses.
+Headers a bcc program includes (``<linux/sched.h>``, ``<net/sock.h>``...)
+resolve to empty stubs in ``stubs/``: their content is already in the prelude.
 """
 
 from __future__ import annotations
 
+import fcntl
 import functools
-import marshal
+import mmap
 import os
 import re
+import shutil
 from pathlib import Path
+from typing import Sequence
 
 from pybpf_dsl.errors import CompileError
 
 from . import cache, kdefs
 from .helper_table import HELPERS
 from .toolchain import Compiler
+from .typeselect import TypeIndex
 
-__all__ = ["INCLUDE_DIR", "Prelude", "layer_id", "prelude_for", "base_flags", "stub_header"]
+__all__ = ["INCLUDE_DIR", "Prelude", "layer_id", "prelude_for", "prune", "base_flags", "stub_header"]
 
 INCLUDE_DIR = Path(__file__).with_name("include")
 _PKG = Path(__file__).parent
@@ -40,6 +47,8 @@ _PRELUDE_FILES = ("kdefs.py", "vmlinux.py", "helper_table.py", "prelude.py", "ty
 _PIPELINE_FILES = ("irpass.py", "frontend.py", "debuginfo.py", "tpstruct.py", "gpl_helpers.py", "packet.py")
 
 _COMMENT = re.compile(r"/\*.*?\*/|//[^\n]*", re.S)
+_DEFINE = re.compile(r"^[ \t]*#[ \t]*define[ \t]+(\w+)", re.M)
+_WORD = re.compile(rb"[A-Za-z_]\w*")
 
 # Helpers bcc's macro layer wraps under another name.
 _RENAMED = {"trace_printk": "__bcc_trace_printk"}
@@ -89,6 +98,12 @@ def base_flags(compiler: Compiler, kernel_dir: Path) -> list[str]:
             "-D__BPF_TRACING__", "-D__TARGET_ARCH_x86", "-D__BCC__", *_QUIET]
 
 
+def _defined_macros(base: str) -> set[str]:
+    """Every macro the base layer (``base`` and the headers of include/bcc) defines."""
+    texts = [base, *(p.read_text() for p in (INCLUDE_DIR / "bcc").glob("*.h"))]
+    return {name for text in texts for name in _DEFINE.findall(text)}
+
+
 def _helper_decls() -> str:
     lines = []
     for num, name, ret, params in HELPERS:
@@ -98,7 +113,7 @@ def _helper_decls() -> str:
     return "\n".join(lines) + "\n"
 
 
-def render_prelude() -> tuple[str, dict, str]:
+def render_prelude() -> tuple[bytes, TypeIndex, str]:
     """``(kernel types header, its index, base header)`` for the running kernel (slow: reads all of BTF).
 
     The base header holds the kernel's configuration, the macros BTF lacks,
@@ -121,8 +136,7 @@ def render_prelude() -> tuple[str, dict, str]:
     # mention structs only through pointers, which forward declarations cover.
     layer = _COMMENT.sub(" ", macros + (INCLUDE_DIR / "bcc" / "helpers.h").read_text())
     always = wanted_names(layer) | {k for k in wanted_names(helpers) if not k.startswith("@")}
-    index["always"] = sorted(always & index["names"].keys())
-    return types, index, base
+    return types, index.with_always(always), base
 
 
 class Prelude:
@@ -133,6 +147,10 @@ class Prelude:
     in front of ``bcc_base.h``: clang then parses a few hundred KB instead of
     loading every kernel type.  Should that fail, the full prelude is used
     from a PCH (:meth:`pch_flags`), built on first need.
+
+    While in use (``with prelude:``, or from :meth:`ensure` to :meth:`release`)
+    the directory is share-locked, so a newer compat_c never prunes it from
+    under a running compile.
     """
 
     def __init__(self, compiler: Compiler, directory: Path) -> None:
@@ -143,51 +161,122 @@ class Prelude:
         self.base = directory / "bcc_base.h"
         self.header = directory / "bcc_prelude.h"
         self.pch = directory / "bcc_prelude.pch"
-        self._index: tuple[str, dict] | None = None
+        self.base_header = directory / "bcc_base_types.h"
+        self.base_pch = directory / "bcc_base_types.pch"
+        self.base_macros = directory / "bcc_base.macros"
+        self._index: tuple[mmap.mmap, TypeIndex] | None = None
+        self._lock: int | None = None
 
-    def flags(self) -> list[str]:
-        """Flags for compiling a unit that starts with :meth:`types_for`'s text."""
-        return base_flags(self.compiler, self.dir)
+    def __enter__(self) -> Prelude:
+        self.ensure()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+    def flags(self, precompiled: bool = False) -> list[str]:
+        """Flags for compiling a unit that starts with :meth:`types_for`'s text (of the same ``precompiled``)."""
+        flags = base_flags(self.compiler, self.dir)
+        return [*flags, "-include-pch", str(self.base_pch)] if precompiled else flags
 
     def pch_flags(self) -> list[str]:
         """Flags for compiling a program against the full prelude (after :meth:`ensure_pch`)."""
         return [*base_flags(self.compiler, self.dir), "-include-pch", str(self.pch)]
 
     def ensure(self) -> None:
-        """Generate the headers and the index if they are missing."""
-        if self.index_file.exists():
-            return
+        """Lock the directory; generate the headers and the index if missing (then prune stale preludes)."""
+        if self._lock is None:
+            self._lock = _lock_dir(self.dir)
+        if not self.index_file.exists():
+            # one process generates; the others wait for it (rewriting a header would void its PCHs)
+            gate = os.open(self.dir / ".generating", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            try:
+                fcntl.flock(gate, fcntl.LOCK_EX)
+                if not self.index_file.exists():
+                    self._generate()
+            finally:
+                os.close(gate)
+
+    def _generate(self) -> None:
         types, index, base = render_prelude()
         (self.dir / "stubs").mkdir(parents=True, exist_ok=True)
-        cache.write_bytes(self.types, types.encode())
+        cache.write_bytes(self.types, types)
         cache.write_bytes(self.base, base.encode())
         cache.write_bytes(self.header, b'#include "vmlinux.h"\n#include "bcc_base.h"\n')
-        cache.write_bytes(self.index_file, marshal.dumps(index))
+        macros = _defined_macros(base)
+        cache.write_bytes(self.base_macros, "\n".join(sorted(macros)).encode())
+        # Programs' types follow the precompiled base layer: only if no macro of it renames a type's word.
+        if not macros.intersection(w.decode() for w in set(_WORD.findall(types))):
+            cache.write_bytes(self.base_header, f'{index.select(types, ())}#include "{self.base}"\n'.encode())
+            self._build_pch(self.base_header, self.base_pch)
+        cache.write_bytes(self.index_file, index.to_bytes())   # written last: marks the directory complete
+        prune(self.dir)
 
-    def types_for(self, keys: set[str], omit: set[str] = frozenset()) -> str:
-        """The kernel types ``keys`` name (:func:`~compat_c.vmlinux.wanted_names`) and the base header.
+    def release(self) -> None:
+        """Drop the directory lock taken by :meth:`ensure`."""
+        if self._lock is not None:
+            os.close(self._lock)
+            self._lock = None
 
-        Types named in ``omit`` (``@tag`` keys the program defines itself) are left out.
+    def base_pch_usable(self, cflags: Sequence[str], omit: set[str]) -> bool:
+        """Whether a program may use the precompiled base layer (``flags(True)``, ``types_for(..., True)``).
+
+        It holds the base layer and the types that needs: parsing its
+        thousands of macros and prototypes is a fifth of clang's time on a
+        small program.  Not when ``cflags`` could change what it means, nor
+        when the program defines (``omit``) one of its types itself.
         """
-        if self._index is None:
-            with open(self.types) as f:
-                text = f.read()
-            with open(self.index_file, "rb") as f:
-                self._index = (text, marshal.load(f))
-        from .typeselect import select
+        if not self.base_pch.exists() or not self._pch_safe(cflags):
+            return False
+        index = self._load()[1]
+        return not index.base_chunks().intersection(index.chunks(omit))
 
-        text, index = self._index
-        wanted = keys.union(index["always"])
-        return f'{select(text, index, wanted, omit)}#include "{self.base}"\n'
+    def _pch_safe(self, cflags: Sequence[str]) -> bool:
+        """Whether ``cflags`` mean the same before and after the precompiled base layer."""
+        defined = []
+        for i, flag in enumerate(cflags):
+            if flag == "-D" and i + 1 < len(cflags):
+                defined.append(cflags[i + 1])
+            elif flag.startswith("-D"):
+                defined.append(flag[2:])
+            elif not flag.startswith(("-I", "-W", "-w")) and (i == 0 or cflags[i - 1] not in ("-D", "-I")):
+                return False
+        if not defined:
+            return True
+        with open(self.base_macros) as f:
+            base = set(f.read().split())
+        return not any(d.partition("=")[0].partition("(")[0] in base for d in defined)
+
+    def _load(self) -> tuple[mmap.mmap, TypeIndex]:
+        if self._index is None:
+            with open(self.index_file, "rb") as f:
+                index = TypeIndex.from_bytes(f.read())
+            with open(self.types, "rb") as f:
+                self._index = (mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ), index)
+        return self._index
+
+    def types_for(self, keys: set[str], omit: set[str] = frozenset(), precompiled: bool = False) -> str:
+        """The kernel types ``keys`` name (:func:`~compat_c.typeselect.wanted_names`) and the base header.
+
+        Types named in ``omit`` (``@tag`` keys the program defines itself)
+        are left out; so are the base header and its types when they are
+        ``precompiled`` (see :meth:`base_pch_usable`).
+        """
+        text, index = self._load()
+        if precompiled:
+            return index.select(text, keys, omit, base=False)
+        return f'{index.select(text, keys, omit)}#include "{self.base}"\n'
 
     def ensure_pch(self) -> None:
         """Build the full prelude's PCH if it is missing."""
         self.ensure()
-        if self.pch.exists():
-            return
+        if not self.pch.exists():
+            self._build_pch(self.header, self.pch)
+
+    def _build_pch(self, header: Path, pch: Path) -> None:
         tmp = self.dir / f".pch-{os.getpid()}"
         proc = self.compiler.run([*base_flags(self.compiler, self.dir), "-x", "c-header",
-                                  str(self.header), "-o", str(tmp)])
+                                  str(header), "-o", str(tmp)])
         if proc.returncode != 0:
             try:
                 tmp.unlink()
@@ -195,8 +284,8 @@ class Prelude:
                 pass
             first = proc.stderr.decode(errors="replace").strip().splitlines()[:3]
             raise CompileError("the generated kernel prelude does not compile: " + " | ".join(first),
-                               hint=f"report this with {self.header}")
-        os.replace(tmp, self.pch)
+                               hint=f"report this with {header}")
+        os.replace(tmp, pch)
 
     def add_stub(self, name: str) -> bool:
         """Create an empty stand-in for a kernel header; False if ``name`` is unsafe."""
@@ -206,6 +295,48 @@ class Prelude:
         if not path.exists():
             cache.write_bytes(path, b"/* compat_c: kernel types and macros come from the prelude */\n")
         return True
+
+
+def _lock_dir(directory: Path) -> int:
+    """An fd holding a shared lock on ``directory`` (created if absent, re-created if pruned meanwhile)."""
+    while True:
+        directory.mkdir(parents=True, exist_ok=True)
+        fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        fcntl.flock(fd, fcntl.LOCK_SH)
+        try:
+            if os.stat(directory).st_ino == os.fstat(fd).st_ino:
+                return fd
+        except FileNotFoundError:
+            pass
+        os.close(fd)   # pruned between open and lock: lock the new one
+
+
+def prune(keep: Path) -> list[str]:
+    """Delete the other prelude directories beside ``keep`` that no process is using; their names.
+
+    Each is ~20 MB and only the current compat_c version and kernel use
+    theirs, so older ones are dead weight (another kernel's is regenerated
+    if that kernel runs again).
+    """
+    removed = []
+    try:
+        siblings = [e for e in os.scandir(keep.parent) if e.is_dir(follow_symlinks=False) and e.name != keep.name]
+    except OSError:
+        return removed
+    for entry in siblings:
+        try:
+            fd = os.open(entry.path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        except OSError:
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            shutil.rmtree(entry.path)
+            removed.append(entry.name)
+        except OSError:
+            pass        # in use by a running compile, or already gone
+        finally:
+            os.close(fd)
+    return removed
 
 
 def prelude_for(compiler: Compiler) -> Prelude:

@@ -13,10 +13,9 @@ both) get bpftool's ``___N`` suffix so the header compiles.
 
 from __future__ import annotations
 
-from array import array
-from typing import Any
-
 from pybpf_dsl.runtime.btf import BTF, BtfType, Kind
+
+from .typeselect import TypeIndex
 
 __all__ = ["render", "render_split"]
 
@@ -327,31 +326,19 @@ def render(btf: BTF) -> str:
     return _Writer(btf).run()
 
 
-def render_split(btf: BTF) -> tuple[str, dict]:
-    """The header text and an index to cut it down (:func:`compat_c.typeselect.select`).
+def render_split(btf: BTF) -> tuple[bytes, TypeIndex]:
+    """The header (ASCII bytes) and an index to cut it down (:class:`compat_c.typeselect.TypeIndex`).
 
-    The index holds ``spans`` (flat ``start, end`` offsets of each chunk of
-    the text: the first is the attribute pragma and every forward
-    declaration, the last closes the pragma), ``deps`` (flat: per chunk,
-    the number of chunks it needs first, then their numbers) and ``names``
-    (``"@tag"`` for struct, union and enum tags, the bare name for typedefs
-    and enumerators -> the chunk defining it, or a tuple of chunks).
+    Names are ``"@tag"`` for struct, union and enum tags, the bare name for
+    typedefs and enumerators; the first chunk is the attribute pragma and
+    every forward declaration, the last closes the pragma.
     """
     w = _Writer(btf)
-    text = w.run()
-    spans, pos = array("I"), 0
-    for chunk in w.out:
-        spans += array("I", (pos, pos + len(chunk)))
-        pos += len(chunk)
-    deps = array("I")
-    for need in w.deps:
-        deps.append(len(need))
-        deps.extend(need)
-    names: dict[str, Any] = {}
+    w.run()
+    chunks = [c.encode() for c in w.out]
+    names: dict[str, list[int]] = {}
     for i, defined in enumerate(w.defines):
         for n, name in enumerate(defined):
             tag = n == 0 and w.out[i].startswith((f"struct {name} ", f"union {name} ", f"enum {name} "))
-            key = f"@{name}" if tag else name
-            old = names.get(key)
-            names[key] = i if old is None else (*(old if isinstance(old, tuple) else (old,)), i)
-    return text, {"spans": spans.tobytes(), "deps": deps.tobytes(), "names": names}
+            names.setdefault(f"@{name}" if tag else name, []).append(i)
+    return b"".join(chunks), TypeIndex.build(chunks, w.deps, names)

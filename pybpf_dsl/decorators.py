@@ -203,6 +203,12 @@ def bpf_function(fn: Callable[..., Any] | None = None, *, inline: bool = True) -
     object itself: ``def bump(p: Ptr[Pair])`` called as ``bump(pair)`` (a
     local, a field of one, or memory behind a pointer such as a map value)
     writes into ``pair``.  The interpreter does the same.
+
+    A function may return a Struct or an Array by value (``-> Pair``): the
+    caller passes a hidden pointer to its own slot (the local it assigns,
+    or a temporary), which the callee fills when it returns; falling off
+    the end returns the zero value.  A subprogram's hidden pointer takes
+    one of its 5 argument registers.
     """
     if fn is None:
         return lambda f: BPFFunction(f, inline)

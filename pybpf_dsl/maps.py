@@ -158,9 +158,9 @@ class MapDecl(metaclass=_Params):
         from .lower.mapgen import gen_map_method
         return gen_map_method(g, e, self, name)
 
-    def gen_load(self, g: Any, e: Any) -> Any:
+    def gen_load(self, g: Any, e: Any, into: Any = None) -> Any:
         from .lower.mapgen import gen_subscript_load
-        return gen_subscript_load(g, e, self)
+        return gen_subscript_load(g, e, self, into)
 
     def gen_store(self, g: Any, target: Any, value: Any) -> None:
         from .lower.mapgen import gen_subscript_store
@@ -178,6 +178,10 @@ class MapDecl(metaclass=_Params):
     def interp_load(self, key: Any) -> Any:
         from .lower.mapmodel import load
         return load(self, key)
+
+    def interp_contains(self, key: Any) -> bool:
+        from .lower.mapmodel import contains
+        return contains(self, key)
 
     def interp_store(self, key: Any, value: Any) -> None:
         from .lower.mapmodel import store

@@ -5,6 +5,8 @@
   IPv6 off (no router solicitations): only the packets a test sends cross
   the wire.  Names contain the pid; both namespaces (and so the devices) are
   deleted whatever happens.
+* ``netns``: one fresh, empty namespace (for scripts that make their own
+  devices), deleted afterwards with everything in it.
 * ``child_cgroup``: a child cgroup of the cgroup v2 root with this process
   moved in, moved back out and removed afterwards.
 
@@ -28,7 +30,7 @@ import pytest
 
 from pybpf_dsl.runtime.attach.cgroup import cgroup2_root, current_cgroup
 
-__all__ = ["Netns", "VethPair", "Cgroup", "veth", "child_cgroup", "received"]
+__all__ = ["Netns", "VethPair", "Cgroup", "netns", "veth", "child_cgroup", "received"]
 
 _CLONE_NEWNET = 0x40000000
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -151,6 +153,23 @@ def received(sock: socket.socket, limit: float = 0.1) -> list[bytes]:
             out.append(sock.recv(65536))
         except (TimeoutError, BlockingIOError, socket.timeout):
             return out
+
+
+@pytest.fixture
+def netns(root) -> Iterator[Netns]:
+    """A fresh, empty network namespace (loopback up, IPv6 on without duplicate address
+    detection, so link-local addresses work at once); deleted afterwards with all it holds."""
+    ns = Netns(f"pybpf{os.getpid()}_{next(_counter)}n")
+    _ip("netns", "add", ns.name)
+    try:
+        ns.ip("link", "set", "lo", "up")
+        with ns.entered():
+            for conf in ("all", "default"):
+                with open(f"/proc/sys/net/ipv6/conf/{conf}/accept_dad", "w") as f:
+                    f.write("0")
+        yield ns
+    finally:
+        _ip("netns", "del", ns.name)
 
 
 @pytest.fixture

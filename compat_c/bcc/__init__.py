@@ -19,18 +19,19 @@ from .table import Table
 from .utils import ArgString, StrcmpRewrite, get_online_cpus, printb
 from .version import __version__
 
-__all__ = ["BPF", "USDT", "USDTException", "SymbolCache", "PerfType", "PerfHWConfig", "PerfSWConfig",
-           "PerfEventSampleFormat", "BPFProgType", "BPFAttachType", "XDPAction", "XDPFlags", "Table",
-           "ArgString", "StrcmpRewrite", "get_online_cpus", "printb", "utils", "tcp", "DEBUG_LLVM_IR",
-           "DEBUG_BPF", "DEBUG_PREPROCESSOR", "DEBUG_SOURCE", "DEBUG_BPF_REGISTER_STATE", "DEBUG_BTF",
-           "DEBUGFS", "TRACEFS", "__version__"]
+__all__ = ["BPF", "USDT", "USDTException", "SymbolCache", "Perf", "PerfType", "PerfHWConfig",
+           "PerfSWConfig", "PerfEventSampleFormat", "BPFProgType", "BPFAttachType", "XDPAction",
+           "XDPFlags", "Table", "ArgString", "StrcmpRewrite", "get_online_cpus", "printb", "utils", "tcp",
+           "DEBUG_LLVM_IR", "DEBUG_BPF", "DEBUG_PREPROCESSOR", "DEBUG_SOURCE", "DEBUG_BPF_REGISTER_STATE",
+           "DEBUG_BTF", "DEBUGFS", "TRACEFS", "__version__"]
 
 DEBUGFS = "/sys/kernel/debug"
+_SUBMODULES = frozenset({"containers", "perf", "syscall", "table", "usdt", "version"})
 
 
 def __getattr__(name: str) -> Any:
     # TRACEFS mounts tracefs when absent: only pay for it when a tool reads it;
-    # SymbolCache and USDT pull in the ELF reader, which most tools never need.
+    # SymbolCache and USDT pull in the ELF reader, Perf a ctypes struct, which most tools never need.
     if name == "TRACEFS":
         from pybpf_dsl.runtime.tracefs import tracefs_root
 
@@ -39,8 +40,16 @@ def __getattr__(name: str) -> Any:
         from pybpf_dsl.runtime.symbols import SymbolCache
 
         return SymbolCache
+    if name == "Perf":
+        from .perf import Perf
+
+        return Perf
     if name in ("USDT", "USDTException"):
         from .. import usdt
 
         return getattr(usdt, name)
+    if name in _SUBMODULES:  # ``import bcc; bcc.table.HashTable`` works as with bcc's eager imports
+        import importlib
+
+        return importlib.import_module(f"{__name__}.{name}")
     raise AttributeError(f"module 'bcc' has no attribute {name!r}")

@@ -1,9 +1,5 @@
-"""``bcc.usdt``: the USDT context and its probe objects."""
+"""``bcc.usdt``: the USDT context and bcc's probe objects (``USDTProbe``, its locations and arguments)."""
 
-from pybpf_dsl.runtime.usdt import UsdtArg as USDTProbeArgument
-from pybpf_dsl.runtime.usdt import UsdtLocation as USDTProbeLocation
-from pybpf_dsl.runtime.usdt import UsdtProbe as USDTProbe
-
-from ..usdt import USDT, USDTException
+from ..usdt import USDT, USDTException, USDTProbe, USDTProbeArgument, USDTProbeLocation
 
 __all__ = ["USDT", "USDTException", "USDTProbe", "USDTProbeLocation", "USDTProbeArgument"]

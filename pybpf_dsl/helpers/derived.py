@@ -62,3 +62,15 @@ def log2l(v: u64) -> u32:
     r |= s
     r |= x >> 1
     return r + (33 if hi else 1)
+
+
+@bpf_function
+def cpu() -> u32:
+    """The CPU the program runs on."""
+    return core.get_smp_processor_id()
+
+
+@bpf_function
+def cgroup_id() -> u64:
+    """The id of the current task's cgroup v2 (the inode number of its directory)."""
+    return core.get_current_cgroup_id()

@@ -2,13 +2,14 @@
 
 ``bpf.current_task()`` (a typed ``Ptr[task_struct]``), ``bpf.comm()`` (the
 task name as a char array: ``if bpf.comm() == "bash":``),
-``bpf.usdt_arg(ctx, n)``, ``bpf.trace_printk("fmt %d", x)``.
+``bpf.usdt_arg(ctx, n)``, ``bpf.trace_printk("%s: %d", ev.comm, x)``.
 """
 
 from __future__ import annotations
 
 import ast
 import os
+import re
 from typing import Any
 
 from .. import types as T
@@ -83,7 +84,7 @@ _COMM = T.ArrayType(T.char, 16)
 
 def comm() -> Any:
     """The current task's name as ``Array[char, 16]`` (compare it: ``bpf.comm() == "bash"``)."""
-    with open("/proc/self/comm", "rb") as f:
+    with open("/proc/thread-self/comm", "rb") as f:
         name = f.read().strip()[:15]
     buf = _COMM.ctype()
     buf.value = name
@@ -133,24 +134,40 @@ Intrinsic(usdt_arg, _type_usdt, _gen_usdt)
 
 # -- trace_printk ----------------------------------------------------------------------
 
-def trace_printk(fmt: str, *args: int) -> int:
-    """Write a line to the kernel's trace_pipe (debugging only: the pipe is shared by everyone)."""
-    line = fmt % args if args else fmt
+_C_CONVERSION = re.compile(r"%([-+ #0]*\d*)(?:hh|h|ll|l|z)?([diuxXcsp%])")
+
+
+def trace_printk(fmt: str, *args: Any) -> int:
+    """Write a line to the kernel's trace_pipe (debugging only: the pipe is shared by everyone).
+
+    Up to 3 arguments: integers, pointers, and char arrays for ``%s`` (as in bcc).
+    """
+    py_fmt = _C_CONVERSION.sub(lambda m: "%" + m[1] + ("d" if m[2] in "iu" else "x" if m[2] == "p" else m[2]), fmt)
+    vals = tuple(a.value.decode(errors="replace") if hasattr(a, "value") else a for a in args)
+    line = py_fmt % vals if vals else py_fmt
     os.write(2, line.encode() + (b"" if line.endswith("\n") else b"\n"))
     return 0
 
 
+def _is_text(t: Any) -> bool:
+    return isinstance(t, T.ArrayType) and t.elem.size == 1
+
+
+def _is_place(e: ast.expr) -> bool:
+    return isinstance(e, (ast.Name, ast.Attribute, ast.Subscript))
+
+
 def _type_printk(ty: Any, e: ast.Call) -> None:
     if not 1 <= len(e.args) <= 4:
-        raise ty.err(e, "bpf.trace_printk() takes a format and up to 3 integers")
+        raise ty.err(e, "bpf.trace_printk() takes a format and up to 3 arguments")
     for a in e.args:
         ty.expr(a)
     if not isinstance(e.args[0].static, str):
         raise ty.err(e.args[0], "the format must be a string literal", 'bpf.trace_printk("pid %d", pid)')
     for a in e.args[1:]:
         ty.const_type(a, T.u64)
-        if not isinstance(a.ty, (T.IntType, T.PtrType)):
-            raise ty.err(a, f"trace_printk prints integers, not {a.ty}")
+        if not isinstance(a.ty, (T.IntType, T.PtrType)) and not _is_text(a.ty):
+            raise ty.err(a, f"trace_printk prints integers, pointers and char arrays (%s), not {a.ty}")
     e.ty = T.s64
 
 
@@ -162,7 +179,8 @@ def _gen_printk(g: Any, e: ast.Call) -> Any:
     for i, byte in enumerate(data):
         if byte:
             g.store(I8(byte), g.b.gep(buf, [I64(i)], source_etype=I8), T.u8)
-    args = [buf, I32(len(data))] + [g.value(a, T.u64) if isinstance(a.ty, T.IntType) else g.gen(a)
+    args = [buf, I32(len(data))] + [g.value(a, T.u64) if isinstance(a.ty, T.IntType)
+                                      else g.addr(a) if _is_text(a.ty) and _is_place(a) else g.gen(a)
                                       for a in e.args[1:]]
     return g.call_helper(_TRACE_PRINTK, I64, args)
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import ast
 import inspect
+from functools import cached_property
 from typing import Any, Callable
 
 from .. import types as T
@@ -49,10 +50,23 @@ class Helper:
         self.name = fn.__name__
         self.model = fn
         self.__doc__ = fn.__doc__
-        sig = inspect.signature(fn, eval_str=True)
-        self.params = [p.annotation for p in sig.parameters.values()]
+
+    @cached_property
+    def _signature(self) -> tuple[list[Any], Any]:
+        """(parameter kinds, return type), read from the model's annotations on first use."""
+        sig = inspect.signature(self.model, eval_str=True)
         r = sig.return_annotation
-        self.ret = None if r in (None, inspect.Signature.empty) else r
+        return [p.annotation for p in sig.parameters.values()], None if r in (None, inspect.Signature.empty) else r
+
+    @property
+    def params(self) -> list[Any]:
+        """How each argument is passed: an integer type, Buf, Mem or MapArg."""
+        return self._signature[0]
+
+    @property
+    def ret(self) -> Any:
+        """The result type (None: no value)."""
+        return self._signature[1]
 
     def __repr__(self) -> str:
         return f"<helper {self.name} #{self.id}>"
@@ -72,10 +86,10 @@ class Helper:
                     raise ty.err(a, f"bpf.{self.name}() writes into a struct or array, not a {a.ty}",
                                  "pass a char array field such as `ev.comm`")
             elif kind is Mem:
-                if not (isinstance(a.ty, T.PtrType) or isinstance(a.ty, T.IntType)):
-                    raise ty.err(a, f"bpf.{self.name}() needs a pointer or address, not a {a.ty}")
                 if a.ty is None:
                     ty.const_type(a, T.u64)
+                if not isinstance(a.ty, (T.PtrType, T.IntType)):
+                    raise ty.err(a, f"bpf.{self.name}() needs a pointer or address, not a {a.ty}")
             elif kind is MapArg:
                 from ..maps import MapDecl
                 if not isinstance(a.static, MapDecl):

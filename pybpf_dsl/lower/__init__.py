@@ -13,6 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..errors import CompileError
+
 __all__ = ["CompiledObject", "compile_programs"]
 
 
@@ -59,5 +61,11 @@ def compile_programs(*programs: Any, license: str = "GPL") -> CompiledObject:
     text = str(mg.module)
     mod = optimise(text)
     from .stackcheck import check_module
-    check_module(mod, mg.slot_sites)
-    return CompiledObject(emit_object(mod, typed[0].filename), text, list(programs), list(mg.map_globals), mg.print_sites, mod)
+    stack_error = check_module(mod, mg.slot_sites)
+    try:
+        elf = emit_object(mod, typed[0].filename)
+    except CompileError as exc:
+        if stack_error is not None and "stack" in exc.message:
+            raise stack_error from None     # the same failure, named by the largest slot's line
+        raise
+    return CompiledObject(elf, text, list(programs), list(mg.map_globals), mg.print_sites, mod)

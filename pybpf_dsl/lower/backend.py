@@ -1,50 +1,239 @@
-"""Pass 5: verify the LLVM module, optimise it (O2) and emit a BPF ELF object or assembly."""
+"""Pass 5: optimise the LLVM IR and emit a BPF ELF object or assembly, in an LLVM worker process.
+
+The work is done by :mod:`.pipeline` running as a child interpreter
+(``python -I -S pipeline.py``), for two reasons:
+
+* a fatal error in LLVM's BPF backend (stack overflow from spills, an
+  un-lowerable memset/memcpy libcall) exits the process it happens in: here
+  that is the worker, and the user gets a CompileError at their line;
+* the user's process never maps libllvmlite.so (about 70 MiB resident once
+  LLVM has run) on top of its own type-checker state (kernel BTF, typed IR):
+  a long-running tracer stays small, and a cold start peaks at the larger of
+  the two processes (~83 MiB, the worker) instead of their sum (~105 MiB).
+
+The worker is started when this module is imported (compile_programs()
+imports it before type-checking, so LLVM's start-up overlaps the
+type-checker), serves every compilation of the process, exits after 10 idle
+seconds (or :func:`shutdown`), and is waited for at exit, so its resource
+usage is accounted to this process.
+"""
 
 from __future__ import annotations
 
-from functools import lru_cache
+import atexit
 import os
 import re
-from typing import Any, Callable
+import sys
+import threading
+from typing import Iterator
 
 from ..errors import CompileError, SourceLocation
+from . import pipeline
 
-__all__ = ["optimise", "emit_object", "emit_assembly"]
+__all__ = ["OptimisedModule", "optimise", "emit_object", "emit_assembly", "shutdown"]
 
-
-@lru_cache(maxsize=1)
-def _target_machine() -> Any:
-    import llvmlite.binding as llvm
-    llvm.initialize_all_targets()
-    llvm.initialize_all_asmprinters()
-    target = llvm.Target.from_triple("bpfel")
-    return target.create_target_machine(cpu="v3", opt=2, codemodel="small")
+_INTERNAL_HINT = "please report this with the function that triggered it"
 
 
-def optimise(ir_text: str) -> Any:
-    """Parse and verify ``ir_text`` (never handing LLVM unchecked IR), then run the O2 pipeline."""
-    import llvmlite.binding as llvm
-    tm = _target_machine()
+class _Instruction:
+    __slots__ = ("opcode", "_text")
+
+    def __init__(self, text: str) -> None:
+        self._text = text
+        words = text.split("=", 1)[1].split() if text.startswith("%") else text.split()
+        while words and words[0] in ("tail", "musttail", "notail"):
+            words = words[1:]
+        self.opcode = words[0] if words else ""
+
+    def __str__(self) -> str:
+        return self._text
+
+
+class _Function:
+    __slots__ = ("name", "is_declaration", "blocks")
+
+    def __init__(self, name: str, is_declaration: bool, instructions: list[_Instruction]) -> None:
+        self.name = name
+        self.is_declaration = is_declaration
+        self.blocks = [_Block(instructions)]
+
+
+class _Block:
+    __slots__ = ("instructions",)
+
+    def __init__(self, instructions: list[_Instruction]) -> None:
+        self.instructions = instructions
+
+
+_FUNC_NAME = re.compile(r'@("(?:[^"\\]|\\.)*"|[-\w.$]+)\(')
+
+
+class OptimisedModule:
+    """An optimised LLVM module as IR text (``str()``), with the read-only view
+    the pre-emission checks walk: ``functions`` -> ``name``, ``is_declaration``,
+    ``blocks`` -> ``instructions`` -> ``opcode`` and ``str()``, as in llvmlite."""
+
+    def __init__(self, ir: str) -> None:
+        self.ir = ir
+
+    def __str__(self) -> str:
+        return self.ir
+
+    @property
+    def functions(self) -> Iterator[_Function]:
+        """Every function defined or declared, in module order."""
+        name, body = "", None
+        for line in self.ir.splitlines():
+            if line.startswith(("define ", "declare ")):
+                m = _FUNC_NAME.search(line)
+                name = m.group(1).strip('"') if m else ""
+                if line.startswith("declare "):
+                    yield _Function(name, True, [])
+                else:
+                    body = []
+            elif body is not None:
+                if line.startswith("}"):
+                    yield _Function(name, False, body)
+                    body = None
+                elif line.startswith(" ") and line.strip():
+                    body.append(_Instruction(line.strip()))
+
+
+class _Worker:
+    """One running pipeline.py process and its pipes (stderr goes to a memfd kept for errors)."""
+
+    def __init__(self) -> None:
+        import importlib.util
+        spec = importlib.util.find_spec("llvmlite")
+        if spec is None or not spec.submodule_search_locations:
+            raise ModuleNotFoundError("the DSL compiler needs llvmlite: pip install llvmlite", name="llvmlite")
+        site = os.path.dirname(list(spec.submodule_search_locations)[0])
+        req_r, self.req_w = os.pipe()
+        self.resp_r, resp_w = os.pipe()
+        self.err = os.memfd_create("pybpf_dsl-llvm-stderr", os.MFD_CLOEXEC)
+        argv = [sys.executable, "-I", "-S", pipeline.__file__, site]
+        try:
+            self.pid = os.posix_spawn(sys.executable, argv, os.environ, file_actions=[
+                (os.POSIX_SPAWN_DUP2, req_r, 0), (os.POSIX_SPAWN_DUP2, resp_w, 1),
+                (os.POSIX_SPAWN_DUP2, self.err, 2)])
+        except OSError:
+            for fd in (self.req_w, self.resp_r, self.err):
+                os.close(fd)
+            raise
+        finally:
+            os.close(req_r)
+            os.close(resp_w)
+        self.owner = os.getpid()
+        self.status: int | None = None
+
+    def request(self, tag: bytes, payload: bytes) -> tuple[bytes, bytes] | None:
+        """The worker's answer, or None when it died (see :attr:`status`, :meth:`stderr`)."""
+        try:
+            pipeline.write_frame(self.req_w, tag, payload)
+        except BrokenPipeError:
+            pass
+        answer = pipeline.read_frame(self.resp_r)
+        if answer is None:
+            self.close()
+        return answer
+
+    def stderr(self) -> str:
+        """What the worker wrote to stderr (LLVM's fatal error message)."""
+        os.lseek(self.err, 0, os.SEEK_SET)
+        chunks = []
+        while chunk := os.read(self.err, 65536):
+            chunks.append(chunk)
+        return b"".join(chunks).decode(errors="replace")
+
+    def exited(self) -> bool:
+        """Whether the worker has ended (reaping it if it did, e.g. after its idle timeout)."""
+        if self.status is None:
+            pid, status = os.waitpid(self.pid, os.WNOHANG)
+            if pid:
+                os.close(self.req_w)
+                os.close(self.resp_r)
+                self.status = os.waitstatus_to_exitcode(status)
+        return self.status is not None
+
+    def close(self, wait: bool = True) -> None:
+        """End the worker (EOF on its stdin) and wait for it, so its usage counts as this
+        process's; ``wait=False`` in a forked child only drops the inherited descriptors."""
+        if self.status is not None:
+            return
+        os.close(self.req_w)
+        os.close(self.resp_r)
+        if not wait:
+            os.close(self.err)
+            self.status = -1
+            return
+        self.status = os.waitstatus_to_exitcode(os.waitpid(self.pid, 0)[1])
+
+
+_lock = threading.Lock()
+_worker: _Worker | None = None
+
+
+def _get_worker() -> _Worker:
+    """The running worker, started (again) when there is none, it ended, or this is a forked child."""
+    global _worker
+    w = _worker
+    if w is not None and w.owner != os.getpid():
+        w.close(wait=False)
+    elif w is not None and w.exited():
+        os.close(w.err)
+    elif w is not None:
+        return w
+    w = _worker = _Worker()
+    return w
+
+
+def _call(tag: bytes, payload: str, filename: str | None) -> bytes:
+    """Run one request in the worker.  A worker that died (idle timeout, killed, or
+    LLVM's fatal error) is replaced and the request retried once: a second death
+    is LLVM failing on this input, reported as a CompileError."""
+    with _lock:
+        for _attempt in range(2):
+            w = _get_worker()
+            answer = w.request(tag, payload.encode())
+            if answer is not None:
+                break
+    if answer is None:
+        raise _backend_error(w.stderr(), filename)
+    if answer[0] != b"+":
+        raise CompileError(f"internal compiler error: generated LLVM IR is invalid: {answer[1].decode()}",
+                           hint=_INTERNAL_HINT)
+    return answer[1]
+
+
+def shutdown(timeout: float = -1) -> None:
+    """End the LLVM worker now and wait for it (its ~80 MiB are freed; the next compilation
+    starts another).  It also ends after a few idle seconds, and at exit.  With a
+    ``timeout``, give up when another thread's compilation holds the worker that long."""
+    if not _lock.acquire(timeout=timeout):
+        return
     try:
-        mod = llvm.parse_assembly(ir_text)
-        mod.verify()
-    except RuntimeError as exc:
-        raise CompileError(f"internal compiler error: generated LLVM IR is invalid: {exc}",
-                           hint="please report this with the function that triggered it") from None
-    pb = llvm.create_pass_builder(tm, llvm.create_pipeline_tuning_options(speed_level=2))
-    pb.getModulePassManager().run(mod, pb)
-    mod.verify()
-    return mod
+        if _worker is not None and _worker.owner == os.getpid():
+            _worker.close()
+    finally:
+        _lock.release()
 
 
-def emit_object(mod: Any, filename: str | None = None) -> bytes:
+atexit.register(shutdown, 1.0)   # at exit the worker is waited for, so its usage counts as ours
+
+
+def optimise(ir_text: str) -> OptimisedModule:
+    """Parse and verify ``ir_text`` (never handing LLVM unchecked IR), then optimise it."""
+    return OptimisedModule(_call(b"O", ir_text, None).decode())
+
+
+def emit_object(mod: OptimisedModule, filename: str | None = None) -> bytes:
     """The ELF relocatable object for an optimised module (``filename``: the user's source, for errors)."""
-    return _guarded(_target_machine().emit_object, mod, filename)
+    return _call(b"E", mod.ir, filename)
 
 
-def emit_assembly(mod: Any, filename: str | None = None) -> str:
+def emit_assembly(mod: OptimisedModule, filename: str | None = None) -> str:
     """BPF assembly text (with .loc lines naming the user's source)."""
-    return _guarded(_target_machine().emit_assembly, mod, filename)
+    return _call(b"S", mod.ir, filename).decode()
 
 
 _LLVM_ERROR = re.compile(r"^(\S+?):(\d+):(\d+): (?:in function (\w+) [^:]*: )?(.*)$")
@@ -55,7 +244,7 @@ def _backend_error(text: str, filename: str | None) -> CompileError:
     text = " ".join(text.split()).removeprefix("error: ")
     stack = "stack limit" in text
     hint = ("keep large structs/arrays in a per-CPU array map (PerCpuArray[u32, T], key 0) as scratch space"
-            if stack else "please report this with the function that triggered it")
+            if stack else _INTERNAL_HINT)
     m = _LLVM_ERROR.match(text)
     if m is None:
         return CompileError(text or "LLVM's BPF backend failed", hint=hint)
@@ -67,31 +256,5 @@ def _backend_error(text: str, filename: str | None) -> CompileError:
     return CompileError(msg, SourceLocation(file, line, max(col - 1, 0)), hint)
 
 
-def _guarded(emit: Callable[[Any], Any], mod: Any, filename: str | None) -> Any:
-    """``emit(mod)`` in a forked child: the BPF backend reports some errors (stack
-    overflow from spills, an un-lowerable memset/memcpy libcall) as fatal errors
-    that exit the process, so they must not happen in the user's process."""
-    import pickle
-    data_r, data_w = os.pipe()
-    err_r, err_w = os.pipe()
-    pid = os.fork()
-    if pid == 0:                                   # child: emit, send, exit without cleanup
-        try:
-            os.close(data_r)
-            os.close(err_r)
-            os.dup2(err_w, 2)
-            out = pickle.dumps(emit(mod))
-            with os.fdopen(data_w, "wb") as f:
-                f.write(out)
-        finally:
-            os._exit(0)
-    os.close(data_w)
-    os.close(err_w)
-    with os.fdopen(data_r, "rb") as f:
-        out = f.read()
-    with os.fdopen(err_r, "rb") as f:
-        err = f.read().decode(errors="replace")
-    _, status = os.waitpid(pid, 0)
-    if os.waitstatus_to_exitcode(status) == 0 and out:
-        return pickle.loads(out)
-    raise _backend_error(err, filename)
+with _lock:                   # start LLVM now: compile_programs() type-checks while it loads
+    _get_worker()

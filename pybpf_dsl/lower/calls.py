@@ -62,6 +62,21 @@ def _type_ctor(ty: Any, e: ast.Call, t: T.Type) -> None:
             raise ty.err(a, f"cannot convert a {a.ty} to {t}")
         e.ty, e.kind = t, "cast"
         return
+    if isinstance(t, T.PtrType):      # a cast, like C's (struct task_struct *)ctx->args[0]
+        if len(e.args) != 1:
+            raise ty.err(e, f"{t}(...) takes exactly one value")
+        a = e.args[0]
+        ty.expr(a)
+        ty.const_type(a, T.u64)
+        from_int = isinstance(a.ty, T.IntType)
+        if not (from_int or isinstance(a.ty, T.PtrType)):
+            raise ty.err(a, f"cannot convert a {a.ty} to {t}")
+        if t.space == "direct" and (from_int or a.ty.space != "direct"):
+            raise ty.err(e, f"a {t} must come from the context, a map lookup or a reservation, not from "
+                         f"{'an integer' if from_int else 'a ' + a.ty.space + ' pointer'}",
+                         f"read kernel memory through Ptr[{t.target.name}, 'kernel'](x) instead")
+        e.ty, e.kind = t, "cast"
+        return
     if isinstance(t, (T.StructType, T.ArrayType)):
         if e.args:
             raise ty.err(e, f"{t.name}() takes no arguments: it makes a zeroed value",
@@ -78,8 +93,10 @@ def _type_bpf_call(ty: Any, e: ast.Call, fn: Any) -> None:
         raise ty.err(e, f"recursive call ({cycle}): BPF programs cannot recurse",
                      "rewrite it as a bounded loop (`for i in range(N):`)")
     params, ret = fn.signature()
-    if not fn.inline and len(params) > 5:
-        raise ty.err(e, f"{fn.name}() has {len(params)} parameters; a BPF-to-BPF call passes at most 5",
+    hidden = 1 if isinstance(ret, (T.StructType, T.ArrayType)) else 0   # the result's out-pointer
+    if not fn.inline and len(params) + hidden > 5:
+        what = f"{len(params)} parameters" + (" and returns a struct (one more register)" if hidden else "")
+        raise ty.err(e, f"{fn.name}() has {what}; a BPF-to-BPF call passes at most 5",
                      "pass a pointer to a Struct, or mark it @bpf_function (inlined)")
     if len(e.args) != len(params):
         names = ", ".join(f"{n}: {t}" for n, t in params)

@@ -16,6 +16,8 @@ from llvmlite import ir
 
 from .. import types as T
 from .debuginfo import DebugInfo
+from .lifetimes import Lifetimes, local_lifetimes
+from .memfacts import SLOT_ALIGN, MemFacts, gcd_align
 from .source import fail
 from .typer import TypedFunction
 
@@ -61,6 +63,7 @@ class _HelperPtr(ir.CastInstr):
     function_type = None  # shadows the read-only property: set per call
 
 
+_PROMOTE_MAX = 64   # aggregates up to this size may live in registers (8 of them)
 _CHUNK = 128   # bytes per memset: at most 128 stores even at 1-byte alignment (LLVM's BPF limit)
 
 
@@ -68,14 +71,37 @@ def _chunks(size: int) -> list[tuple[int, int]]:
     return [(off, min(_CHUNK, size - off)) for off in range(0, size, _CHUNK)]
 
 
-def _gcd_align(align: int, off: int) -> int:
-    """The alignment of ``base + off`` when ``base`` is ``align``-aligned."""
-    align = max(align, 1)
-    return align if off % align == 0 else off & -off
-
-
 def is_aggregate(t: Any) -> bool:
     return isinstance(t, (T.StructType, T.ArrayType))
+
+
+def _map_field(e: ast.expr) -> tuple[ast.Subscript | None, int]:
+    """(``m[k]``, byte offset) when ``e`` is a field/element of a map subscript at a constant offset."""
+    off, cur = 0, e
+    while isinstance(cur, (ast.Attribute, ast.Subscript)):
+        if getattr(cur, "map", None) is not None:
+            return cur, off
+        if isinstance(cur.value.ty, T.PtrType) or getattr(cur, "deref", False):
+            break
+        if isinstance(cur, ast.Attribute):
+            off += cur.field.offset
+        elif isinstance(cur.slice.static, int):
+            off += cur.slice.static * cur.ty.size
+        else:
+            break
+        cur = cur.value
+    return None, 0
+
+
+def _copied_into(fn: ast.AST) -> set[str]:
+    """Locals some assignment copies a value into (not just a zero-filled ``T()``)."""
+    out = set()
+    for n in ast.walk(fn):
+        if isinstance(n, (ast.Assign, ast.AnnAssign)) and n.value is not None:
+            target = n.targets[0] if isinstance(n, ast.Assign) else n.target
+            if isinstance(target, ast.Name) and getattr(n.value, "kind", None) != "zero":
+                out.add(target.id)
+    return out
 
 
 def _first_definitions(fn: ast.AST) -> dict[str, ast.AST]:
@@ -146,6 +172,8 @@ class ModuleGen:
         if fn is None:
             if name.startswith("llvm.memset"):
                 fty = ir.FunctionType(ir.VoidType(), [PTR, I8, I64, I1])
+            elif name.startswith("llvm.lifetime"):
+                fty = ir.FunctionType(ir.VoidType(), [PTR])
             else:
                 fty = ir.FunctionType(ir.VoidType(), [PTR, PTR, I64, I1])
             fn = ir.Function(self.module, fty, name)
@@ -160,8 +188,11 @@ class ModuleGen:
         if program:
             fty = ir.FunctionType(I32, [PTR])
         else:
-            ret = ir.VoidType() if tf.ret is None else reg_type(tf.ret)
-            fty = ir.FunctionType(ret, [PTR if is_aggregate(t) else reg_type(t) for _, t in tf.params])
+            params = [PTR if is_aggregate(t) else reg_type(t) for _, t in tf.params]
+            if is_aggregate(tf.ret):    # returned through a hidden pointer to the caller's slot
+                fty = ir.FunctionType(ir.VoidType(), [PTR] + params)
+            else:
+                fty = ir.FunctionType(ir.VoidType() if tf.ret is None else reg_type(tf.ret), params)
         fn = ir.Function(self.module, fty, bfn.name if program else f"{bfn.name}")
         self.functions[bfn] = fn
         if program:
@@ -190,6 +221,10 @@ class FunctionGen:
         self.loops: list[tuple[ir.Block, ir.Block]] = []
         self.prologue: Any = None
         self.program_def: Any = None
+        self.mem = MemFacts(tf)
+        self.lifetimes = Lifetimes()
+        self.stmt_temps: list[ir.Value] | None = None    # temporaries of the statement being emitted
+        self.ret_slot: ir.Value | None = fn.args[0] if not program and is_aggregate(tf.ret) else None
         self.node: ast.AST = tf.node
         self.local_sites = _first_definitions(tf.node)
         self.sp = mg.di.subprogram(tf, program)
@@ -205,31 +240,52 @@ class FunctionGen:
         self.entry_builder.debug_metadata = loc
 
     # -- stack slots -------------------------------------------------------------
-    def alloca(self, t: T.Type, name: str = "", zero: bool = True) -> ir.Value:
+    def alloca(self, t: T.Type, name: str = "", zero: bool = True, pin: bool = False) -> ir.Value:
         """A stack slot for a value of ``t``, zeroed on entry unless ``zero`` is False.
 
         Pass False only for slots every use writes completely first (the
-        verifier refuses reads of stack bytes never written).
+        verifier refuses reads of stack bytes never written).  Such a
+        temporary lives until the end of the current statement (lifetime
+        markers let LLVM reuse its bytes afterwards).  ``pin``: keep it in
+        memory if it is large (see :meth:`pin`).
         """
         slot = self.entry_builder.alloca(mem_type(t), name=name)
         # 8-byte aligned aggregates let LLVM expand memset/memcpy with 8-byte stores
-        slot.align = 8 if is_aggregate(t) else max(t.align, 1)
+        slot.align = SLOT_ALIGN if is_aggregate(t) else max(t.align, 1)
         what = f"local {name!r}" if name in self.tf.locals else "a temporary copy"
         self.mg.slot_sites.setdefault(slot.name, (self.file, self.local_sites.get(name, self.node),
                                                   f"{what} ({t.name}, {t.size} bytes)"))
         if zero:
             self.zero(slot, t, self.entry_builder)
+        elif self.stmt_temps is not None and name not in self.tf.locals:
+            self.b.call(self.mg.intrinsic("llvm.lifetime.start.p0"), [slot])   # dead after the statement
+            self.stmt_temps.append(slot)
+        if pin:
+            self.pin(slot, t, self.entry_builder if zero or self.stmt_temps is None else self.b)
         return slot
 
-    def zero(self, ptr: ir.Value, t: T.Type, b: ir.IRBuilder | None = None) -> None:
+    def pin(self, slot: ir.Value, t: T.Type, b: ir.IRBuilder | None = None) -> None:
+        """Keep a large local in memory: its address goes to an empty asm.
+
+        Otherwise SROA turns a struct copied whole from memory into one SSA
+        value per 8 bytes, all live at once, and the BPF backend spills them
+        past the 512-byte stack (C code rarely meets this: such structs
+        usually have their address taken).  Only locals copied into from
+        memory are pinned: small ones still become registers, zero-filled
+        ones fold into constant stores, temporaries stay free to fold away.
+        """
+        if is_aggregate(t) and t.size > _PROMOTE_MAX:
+            (b or self.b).asm(ir.FunctionType(ir.VoidType(), [PTR]), "", "r", [slot], True)
+
+    def zero(self, ptr: ir.Value, t: T.Type, b: ir.IRBuilder | None = None, align: int = 1) -> None:
         b = b or self.b
         if is_aggregate(t):
-            align = 8 if isinstance(ptr, ir.AllocaInstr) else t.align
+            align = SLOT_ALIGN if isinstance(ptr, ir.AllocaInstr) else max(align, t.align)
             for off, n in _chunks(t.size):
                 dst = ptr if off == 0 else b.gep(ptr, [I64(off)], source_etype=I8)
                 call = b.call(self.mg.intrinsic("llvm.memset.p0.i64"), [dst, I8(0), I64(n), I1(0)],
                               arg_attrs={0: ()})
-                call.arg_attributes[0].align = _gcd_align(align, off)
+                call.arg_attributes[0].align = gcd_align(align, off)
         else:
             st = ir.instructions.StoreInstr(b.block, ir.Constant(mem_type(t), None), ptr)
             st.align = t.align
@@ -242,11 +298,11 @@ class FunctionGen:
         cannot lower (a fatal error) or loads everything before storing (spills).
         """
         b = self.b
-        align = min(8 if isinstance(dst, ir.AllocaInstr) else max(dst_align, 1),
-                    8 if isinstance(src, ir.AllocaInstr) else max(src_align, 1))
+        align = min(SLOT_ALIGN if isinstance(dst, ir.AllocaInstr) else max(dst_align, 1),
+                    SLOT_ALIGN if isinstance(src, ir.AllocaInstr) else max(src_align, 1))
         off = 0
         while off < size:
-            w = min(align, _gcd_align(8, off) if off else 8)
+            w = min(align, gcd_align(8, off) if off else 8)
             while w > size - off:
                 w //= 2
             ty = ir.IntType(w * 8)
@@ -275,12 +331,20 @@ class FunctionGen:
     def emit(self) -> None:
         tf = self.tf
         self.at(tf.node)
-        for name, t in tf.locals.items():
-            self.slots[name] = self.alloca(t, name)
-        for arg, (name, t) in zip(self.fn.args, tf.params):
+        self.lifetimes = local_lifetimes(tf, is_aggregate)
+        scoped = self.lifetimes.scoped()
+        self.copied_into = _copied_into(tf.node) if any(map(is_aggregate, tf.locals.values())) else set()
+        for name, t in tf.locals.items():   # a scoped local is assigned whole before any use
+            if name not in self.lifetimes.aliases:
+                self.slots[name] = self.alloca(t, name, zero=name not in scoped,
+                                               pin=name not in scoped and name in self.copied_into)
+        for name, other in self.lifetimes.aliases.items():
+            self.slots[name] = self.slots[other]
+        args = self.fn.args[1:] if self.ret_slot is not None else self.fn.args
+        for arg, (name, t) in zip(args, tf.params):
             arg.name = name + ".arg"
             if is_aggregate(t):     # by value, like C: the callee works on its own copy
-                self.copy(self.slots[name], arg, t.size)
+                self.copy(self.slots[name], arg, t.size, src_align=t.align)
             else:
                 self.store(arg, self.slots[name], t)
         if self.prologue is not None:
@@ -289,6 +353,9 @@ class FunctionGen:
         if not self.b.block.is_terminated:
             if self.program:
                 self.b.ret(I32(0))
+            elif self.ret_slot is not None:    # fell off the end: the zero value, like a scalar
+                self.zero(self.ret_slot, tf.ret, align=SLOT_ALIGN)
+                self.b.ret_void()
             elif tf.ret is None:
                 self.b.ret_void()
             else:
@@ -300,7 +367,17 @@ class FunctionGen:
             if self.b.block.is_terminated:
                 return  # code after return/break/continue is unreachable
             self.at(s)
+            outer, self.stmt_temps = self.stmt_temps, []
+            for name in self.lifetimes.starts.get(id(s), ()):
+                self.b.call(self.mg.intrinsic("llvm.lifetime.start.p0"), [self.slots[name]])
+                if name in self.copied_into or name in self.lifetimes.aliases.values():
+                    self.pin(self.slots[name], self.tf.locals[name])
             getattr(self, "s_" + type(s).__name__)(s)
+            ended = [self.slots[name] for name in self.lifetimes.ends.get(id(s), ())] + self.stmt_temps
+            self.stmt_temps = outer
+            if not self.b.block.is_terminated:
+                for slot in ended:
+                    self.b.call(self.mg.intrinsic("llvm.lifetime.end.p0"), [slot])
 
     def new_block(self, name: str) -> ir.Block:
         return self.fn.append_basic_block(name)
@@ -314,6 +391,15 @@ class FunctionGen:
 
     def s_Return(self, s: ast.Return) -> None:
         if s.value is None:
+            self.b.ret_void()
+            return
+        if self.ret_slot is not None:
+            vm = getattr(s.value, "map", None)
+            if vm is not None:          # straight from the map into the caller's slot
+                vm.gen_load(self, s.value, into=self.ret_slot)
+            else:
+                self.copy(self.ret_slot, self.gen(s.value), self.tf.ret.size, SLOT_ALIGN,
+                          self.mem.align_of(s.value))
             self.b.ret_void()
             return
         v = self.value(s.value, self.tf.ret)
@@ -334,10 +420,23 @@ class FunctionGen:
             m.gen_store(self, target, value)
             return
         tt = target.ty
+        vm = getattr(value, "map", None)
+        if is_aggregate(tt) and isinstance(target, ast.Name):   # straight into the local: no temporary
+            if vm is not None:
+                vm.gen_load(self, value, into=self.slots[target.id])
+                return
+            if getattr(value, "kind", None) == "zero":
+                self.zero(self.slots[target.id], tt)
+                return
+            if getattr(value, "kind", None) == "bpfcall":
+                self.call_bpf(value, into=self.slots[target.id])
+                return
+            if isinstance(value, ast.Name) and self.slots[value.id] is self.slots[target.id]:
+                return      # `c = b` where c took over b's slot
         if is_aggregate(tt):
             src = self.gen(value)
             dst = self.addr(target)
-            self.copy(dst, src, tt.size)
+            self.copy(dst, src, tt.size, self.mem.align_of(target), self.mem.align_of(value))
             return
         v = self.value(value, tt)
         self.store(v, self.addr(target), tt)
@@ -432,6 +531,8 @@ class FunctionGen:
                 return v
             return self.b.inttoptr(self.convert(v, frm, T.u64), PTR)
         if isinstance(frm, T.PtrType):
+            if to is T.bool:
+                return self.nonnull(v)
             v = self.b.ptrtoint(v, I64)
             frm = T.u64
         if to is T.bool:
@@ -450,10 +551,20 @@ class FunctionGen:
             return I1(1 if e.static else 0)
         v = self.gen(e)
         if isinstance(e.ty, T.PtrType):
-            return self.b.icmp_unsigned("!=", self.b.ptrtoint(v, I64), I64(0))
+            return self.nonnull(v)
         if e.ty is T.bool:
             return v
         return self.b.icmp_unsigned("!=", v, ir.Constant(v.type, 0))
+
+    def opaque(self, bit: ir.Value) -> ir.Value:
+        """``bit`` through an empty asm: the backend cannot merge ``(a != 0) | (b != 0)``
+        on two pointers into ``(a | b) != 0``, an OR of pointers the verifier refuses."""
+        v = self.b.asm(ir.FunctionType(I64, [I64]), "", "=r,0", [self.b.zext(bit, I64)], False)
+        return self.b.trunc(v, I1)
+
+    def nonnull(self, p: ir.Value) -> ir.Value:
+        """``p != NULL``."""
+        return self.b.icmp_unsigned("!=", p, ir.Constant(PTR, None))
 
     def gen(self, e: ast.expr) -> ir.Value:
         """Evaluate ``e``: a register value for scalars, an address for aggregates."""
@@ -487,6 +598,10 @@ class FunctionGen:
             return self.dataloc(e)
         if isinstance(getattr(e, "field", None), T.BitField):
             return self.bitfield(e)
+        root, off = _map_field(e)
+        if root is not None and not is_aggregate(e.ty):    # m[k].f: one load from the value, no copy
+            from .mapgen import gen_field_load
+            return gen_field_load(self, root, off, e.ty)
         ptr = self.addr(e)
         if getattr(e, "space", "direct") == "kernel":
             tmp = self.alloca(e.ty, "kread", zero=False)
@@ -542,7 +657,7 @@ class FunctionGen:
             base = self.base_ptr(e.value)
             return self.b.gep(base, [I64(e.field.offset)], source_etype=I8)
         if isinstance(e, ast.Subscript):
-            return self.element(e)
+            return self.gen(e) if getattr(e, "map", None) is not None else self.element(e)   # m[k]: a copy
         if is_aggregate(e.ty):
             return self.gen(e)
         raise self.err(e, f"{ast.unparse(e)} is not a place in memory")
@@ -658,6 +773,8 @@ class FunctionGen:
         incoming = []
         for i, v in enumerate(e.values):
             val = self.value(v, e.ty)
+            if not is_and and isinstance(v.ty, T.PtrType):
+                val = self.opaque(val)
             if i == len(e.values) - 1:
                 incoming.append((val, self.b.block))
                 self.b.branch(done)
@@ -692,6 +809,9 @@ class FunctionGen:
         return phi
 
     def e_Compare(self, e: ast.Compare) -> ir.Value:
+        if isinstance(e.ops[0], (ast.In, ast.NotIn)):
+            found = self.membership(e)
+            return self.b.xor(found, I1(1)) if isinstance(e.ops[0], ast.NotIn) else found
         raw: dict[int, ir.Value] = {}
 
         def operand(x: ast.expr, oty: T.Type) -> ir.Value:
@@ -708,8 +828,8 @@ class FunctionGen:
             if oty == "str":
                 res = self.str_compare(op, left, right)
             elif oty == "none":
-                addr = self.b.ptrtoint(self.gen(left), I64)
-                res = self.b.icmp_unsigned("==" if isinstance(op, ast.Is) else "!=", addr, I64(0))
+                res = self.nonnull(self.gen(left))
+                res = self.b.xor(res, I1(1)) if isinstance(op, ast.Is) else res
             else:
                 lv, rv = operand(left, oty), operand(right, oty)
                 sym = {ast.Eq: "==", ast.NotEq: "!=", ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">",
@@ -734,6 +854,21 @@ class FunctionGen:
             phi.add_incoming(v, blk)
         return phi
 
+    def membership(self, e: ast.Compare) -> ir.Value:
+        """``x in (a, b, ...)`` (every value evaluated, as Python builds the tuple) or ``k in m``."""
+        m = getattr(e, "in_map", None)
+        if m is not None:
+            from .mapgen import in_memory, lookup
+            p = lookup(self, m, in_memory(self, e.left, m.key_type))
+            return self.nonnull(p)
+        left = None if isinstance(e.left.static, int) else self.gen(e.left)
+        pairs = [(oty, self.value(elt, oty)) for elt, oty in zip(e.comparators[0].elts, e.optys)]
+        found = I1(0)
+        for oty, v in pairs:
+            lv = const(oty, e.left.static) if left is None else self.convert(left, e.left.ty, oty)
+            found = self.b.or_(found, self.b.icmp_unsigned("==", lv, v))
+        return found
+
     def str_compare(self, op: ast.cmpop, left: ast.expr, right: ast.expr) -> ir.Value:
         arr, s = (left, right) if isinstance(right.static, str) else (right, left)
         data = s.static.encode()
@@ -749,6 +884,19 @@ class FunctionGen:
         return eq if isinstance(op, ast.Eq) else self.b.xor(eq, I1(1))
 
     # -- calls -------------------------------------------------------------------
+    def call_bpf(self, e: ast.Call, into: ir.Value | None = None) -> ir.Value:
+        """A call of a BPF function; a struct/array result goes to ``into`` or a temporary slot."""
+        fn = e.callee
+        callee = self.mg.function(fn, program=False)
+        params, _ = fn.signature()
+        args = [self.gen(a) if getattr(a, "byref", False) or is_aggregate(pt) else self.value(a, pt)
+                for a, (_, pt) in zip(e.args, params)]
+        if is_aggregate(e.ty):     # the callee writes every byte of the result, only when it returns
+            out = into if into is not None else self.alloca(e.ty, "ret", zero=False)
+            self.b.call(callee, [out] + args)
+            return out
+        return self.b.call(callee, args)
+
     def e_Call(self, e: ast.Call) -> ir.Value:
         from ..helpers.registry import Helper
         from .typer import MapMethod
@@ -766,11 +914,7 @@ class FunctionGen:
             from .printgen import gen_print
             return gen_print(self, e)
         if kind == "bpfcall":
-            callee = self.mg.function(fn, program=False)
-            params, _ = fn.signature()
-            args = [self.gen(a) if getattr(a, "byref", False) or is_aggregate(pt) else self.value(a, pt)
-                    for a, (_, pt) in zip(e.args, params)]
-            return self.b.call(callee, args)
+            return self.call_bpf(e)
         if kind in ("min", "max"):
             a, c = (self.value(x, e.ty) for x in e.args)
             sym = "<" if kind == "min" else ">"

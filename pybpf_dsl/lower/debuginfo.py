@@ -130,8 +130,12 @@ class DebugInfo:
     # -- functions and lines -----------------------------------------------------
     def subprogram(self, tf: Any, program: bool) -> Any:
         f = self.file(tf.filename)
+        names = ["ctx"] if program else [n for n, _ in tf.params]
         if program:
             types = [self.type(T.s32), self.pointer(None)]
+        elif isinstance(tf.ret, (T.StructType, T.ArrayType)):   # returned through a hidden out-pointer
+            types = [None, self.pointer(self.type(tf.ret))] + [self.type(t) for _, t in tf.params]
+            names = ["__ret"] + names
         else:
             types = [self.type(tf.ret)] + [self.type(t) for _, t in tf.params]
         sty = self.m.add_debug_info("DISubroutineType", {"types": self.m.add_metadata(types)})
@@ -144,7 +148,6 @@ class DebugInfo:
             "flags": ir.DIFlags("DIFlagPrototyped") if hasattr(ir, "DIFlags") else ir.DIToken("DIFlagPrototyped"),
         }, is_distinct=True)
         sp.__class__ = _distinct_class(type(sp))
-        names = ["ctx"] if program else [n for n, _ in tf.params]
         args = [self.m.add_debug_info("DILocalVariable", {
             "name": n, "arg": i + 1, "scope": sp, "file": f, "line": line, "type": types[i + 1]})
             for i, n in enumerate(names)]

@@ -65,7 +65,7 @@ def run(bfn: Any, args: tuple[Any, ...]) -> Any:
         frame.block(tf.node.body)
     except _Return as r:
         return r.value
-    return None if tf.ret is None else 0
+    return None if tf.ret is None else _zero(tf.ret)
 
 
 class Frame:
@@ -88,6 +88,9 @@ class Frame:
             self.eval(s.value)
 
     def s_Return(self, s: ast.Return) -> None:
+        if s.value is not None and _aggregate(self.tf.ret):   # by value: the caller gets a copy
+            v = self.eval(s.value)
+            raise _Return(type(v).from_buffer_copy(v))
         raise _Return(None if s.value is None else self.value(s.value, self.tf.ret))
 
     def s_Assign(self, s: ast.Assign) -> None:
@@ -248,7 +251,7 @@ class Frame:
         is_and = isinstance(e.op, ast.And)
         v = 0
         for sub in e.values:
-            v = self.value(sub, e.ty)
+            v = int(self.truth(sub)) if e.ty is T.bool else self.value(sub, e.ty)
             if bool(v) != is_and:
                 return v
         return v
@@ -258,6 +261,8 @@ class Frame:
         return self.eval(sub) if _aggregate(e.ty) else self.value(sub, e.ty)
 
     def e_Compare(self, e: ast.Compare) -> Any:
+        if isinstance(e.ops[0], (ast.In, ast.NotIn)):
+            return int(self.membership(e) != isinstance(e.ops[0], ast.NotIn))
         cache: dict[int, Any] = {}
 
         def operand(x: ast.expr, oty: T.Type) -> Any:
@@ -286,6 +291,14 @@ class Frame:
                 return 0
             left = right
         return 1
+
+    def membership(self, e: ast.Compare) -> bool:
+        m = getattr(e, "in_map", None)
+        if m is not None:
+            return m.interp_contains(self.value(e.left, m.key_type))
+        left = self.eval(e.left)
+        values = [(oty, self.value(elt, oty)) for elt, oty in zip(e.comparators[0].elts, e.optys)]
+        return any(convert(left, e.left.ty, oty) == v for oty, v in values)
 
     def e_Call(self, e: ast.Call) -> Any:
         from ..helpers.registry import Helper, Buf

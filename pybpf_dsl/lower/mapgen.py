@@ -20,7 +20,7 @@ from ..runtime.uapi import BPF_ANY, BPF_NOEXIST, MapType
 from .codegen import I64, PTR, is_aggregate, reg_type
 
 __all__ = ["emit_map_def", "gen_map_method", "gen_subscript_load", "gen_subscript_store",
-           "gen_subscript_aug", "gen_subscript_delete", "HELPER_IDS"]
+           "gen_subscript_aug", "gen_subscript_delete", "value_align", "HELPER_IDS"]
 
 HELPER_IDS = {
     "map_lookup_elem": 1, "map_update_elem": 2, "map_delete_elem": 3, "tail_call": 12,
@@ -33,6 +33,29 @@ HELPER_IDS = {
 _LIBBPF_PIN_BY_NAME = 1
 _ARRAYS = (MapType.ARRAY, MapType.PERCPU_ARRAY)
 _BPF_F_CURRENT_CPU = 0xFFFFFFFF
+# Maps whose value pointers the kernel 8-aligns: hash/LRU elements keep the value at
+# round_up(key_size, 8) after an __aligned(8) key; array slots are round_up(value_size, 8)
+# apart from an __aligned(8) start; per-CPU values come from 8-aligned per-CPU allocations;
+# ring-buffer records follow an 8-byte header at 8-aligned positions; local storage
+# data is __aligned(8).  Others (an LPM trie's value follows the key's data; devmap and
+# cpumap values sit inside their entry structs) get only what their layout implies.
+_ALIGNED_VALUES = frozenset({
+    MapType.HASH, MapType.ARRAY, MapType.PERCPU_HASH, MapType.PERCPU_ARRAY, MapType.LRU_HASH,
+    MapType.LRU_PERCPU_HASH, MapType.RINGBUF, MapType.SK_STORAGE, MapType.INODE_STORAGE,
+    MapType.TASK_STORAGE, MapType.CGRP_STORAGE})
+_LPM_PREFIXLEN = 4     # the u32 before an LPM trie key's data
+
+
+def value_align(m: Any, method: str = "lookup") -> int:
+    """The alignment the kernel guarantees for the pointer ``m.<method>()`` returns."""
+    if method == "lookup_in":
+        m = m.inner
+    if m.map_type in _ALIGNED_VALUES:
+        return 8
+    if m.map_type == MapType.LPM_TRIE:    # node data is 8-aligned; the value follows the key's data
+        off = m.key_type.size - _LPM_PREFIXLEN
+        return 8 if off % 8 == 0 else off & -off
+    return 1
 
 
 # ---------------------------------------------------------------- definitions
@@ -97,11 +120,14 @@ def _helper(g: Any, name: str, ret: ir.Type, args: list[ir.Value]) -> ir.Value:
 
 def in_memory(g: Any, e: ast.expr, t: T.Type) -> ir.Value:
     """A pointer to a stack copy of ``e`` converted to ``t`` (what helpers take for keys/values)."""
+    if is_aggregate(t) and e.ty is t and g.mem.helper_readable(e):
+        return g.gen(e)     # stack or map-value memory: helpers only read it, so no copy
     slot = g.alloca(t, "arg", zero=False)
     if is_aggregate(t):
         src = g.gen(e) if isinstance(e.ty, T.PtrType) else g.addr(e) if isinstance(
             e, (ast.Name, ast.Attribute, ast.Subscript)) and not getattr(e, "map", None) else g.gen(e)
-        g.copy(slot, src, t.size)
+        src_align = g.mem.ptr_align(e) if isinstance(e.ty, T.PtrType) else g.mem.align_of(e)
+        g.copy(slot, src, t.size, src_align=src_align)
     else:
         g.store(g.value(e, t), slot, t)
     return slot
@@ -158,13 +184,13 @@ def add_to_key(g: Any, m: Any, key_ptr: ir.Value, delta: ir.Value) -> None:
     p = lookup(g, m, key_ptr)
     found, done = g.new_block("inc.add"), g.new_block("inc.end")
     if m.map_type in _ARRAYS:
-        g.b.cbranch(_nonnull(g, p), found, done)
+        g.b.cbranch(g.nonnull(p), found, done)
         g.b.position_at_end(found)
     else:
         vt = m.value_type
         missing, retry = g.new_block("inc.insert"), g.new_block("inc.retry")
         start = g.b.block
-        g.b.cbranch(_nonnull(g, p), found, missing)
+        g.b.cbranch(g.nonnull(p), found, missing)
         g.b.position_at_end(missing)
         first = g.alloca(vt, "inc.first", zero=False)
         g.store(delta, first, vt)
@@ -172,7 +198,7 @@ def add_to_key(g: Any, m: Any, key_ptr: ir.Value, delta: ir.Value) -> None:
         g.b.cbranch(raced, retry, done)
         g.b.position_at_end(retry)
         again = lookup(g, m, key_ptr)
-        g.b.cbranch(_nonnull(g, again), found, done)
+        g.b.cbranch(g.nonnull(again), found, done)
         g.b.position_at_end(found)
         phi = g.b.phi(PTR)
         phi.add_incoming(p, start)
@@ -183,25 +209,47 @@ def add_to_key(g: Any, m: Any, key_ptr: ir.Value, delta: ir.Value) -> None:
     g.b.position_at_end(done)
 
 
-def _nonnull(g: Any, p: ir.Value) -> ir.Value:
-    return g.b.icmp_unsigned("!=", g.b.ptrtoint(p, I64), I64(0))
+def gen_subscript_load(g: Any, e: ast.Subscript, m: Any, into: ir.Value | None = None) -> ir.Value:
+    """``m[k]``: the value, or zero when the key is missing (an address for aggregates).
 
-
-def gen_subscript_load(g: Any, e: ast.Subscript, m: Any) -> ir.Value:
-    """``m[k]``: the value, or zero when the key is missing (an address for aggregates)."""
+    ``into`` (a stack slot, for aggregates): copy the value straight there
+    (and zero it on a miss) instead of into a temporary.
+    """
     vt = m.value_type
     p = lookup(g, m, in_memory(g, e.slice, m.key_type))
-    out = g.alloca(vt, "mapval")
-    hit, done = g.new_block("get.hit"), g.new_block("get.end")
-    g.b.cbranch(g.b.icmp_unsigned("!=", g.b.ptrtoint(p, I64), I64(0)), hit, done)
+    # a large temporary stays in memory: as SSA values its hit/miss merge spills (see FunctionGen.pin)
+    out = into if into is not None else g.alloca(vt, "mapval", zero=not is_aggregate(vt), pin=True)
+    hit, miss, done = g.new_block("get.hit"), g.new_block("get.miss"), g.new_block("get.end")
+    g.b.cbranch(g.nonnull(p), hit, miss)
     g.b.position_at_end(hit)
     if is_aggregate(vt):
-        g.copy(out, p, vt.size, src_align=8)    # map values are 8-byte aligned
+        g.copy(out, p, vt.size, src_align=value_align(m))
     else:
         g.store(g.load(p, vt), out, vt)
     g.b.branch(done)
+    g.b.position_at_end(miss)
+    if is_aggregate(vt):
+        g.zero(out, vt)
+    g.b.branch(done)
     g.b.position_at_end(done)
     return out if is_aggregate(vt) else g.load(out, vt)
+
+
+def gen_field_load(g: Any, e: ast.Subscript, off: int, t: T.Type) -> ir.Value:
+    """``m[k].f``: the scalar at ``off`` in the value, or zero when the key is missing."""
+    m = e.map
+    p = lookup(g, m, in_memory(g, e.slice, m.key_type))
+    start = g.b.block
+    hit, done = g.new_block("field.hit"), g.new_block("field.end")
+    g.b.cbranch(g.nonnull(p), hit, done)
+    g.b.position_at_end(hit)
+    v = g.load(g.b.gep(p, [I64(off)], source_etype=ir.IntType(8)) if off else p, t)
+    g.b.branch(done)
+    g.b.position_at_end(done)
+    phi = g.b.phi(v.type)
+    phi.add_incoming(v, hit)
+    phi.add_incoming(ir.Constant(v.type, 0), start)
+    return phi
 
 
 def gen_subscript_store(g: Any, target: ast.Subscript, value: ast.expr, m: Any) -> None:
@@ -232,7 +280,7 @@ def gen_map_method(g: Any, e: ast.Call, m: Any, name: str) -> Any:
     mp = g.mg.map_global(m)
     if name == "lookup":
         p = lookup(g, m, in_memory(g, a["key"], m.key_type))
-        return p if m.value_type is not None else _nonnull(g, p)
+        return p if m.value_type is not None else g.nonnull(p)
     if name in ("update", "insert"):
         flags = _u64(g, a["flags"]) if name == "update" else I64(BPF_NOEXIST)
         return _update(g, m, in_memory(g, a["key"], m.key_type), _value_ptr(g, a["value"], m.value_type), flags)
@@ -285,7 +333,7 @@ def gen_map_method(g: Any, e: ast.Call, m: Any, name: str) -> Any:
 def _lookup_inner(g: Any, inner_decl: Any, inner: ir.Value, key_ptr: ir.Value) -> ir.Value:
     start = g.b.block
     hit, done = g.new_block("inner.hit"), g.new_block("inner.end")
-    g.b.cbranch(g.b.icmp_unsigned("!=", g.b.ptrtoint(inner, I64), I64(0)), hit, done)
+    g.b.cbranch(g.nonnull(inner), hit, done)
     g.b.position_at_end(hit)
     v = _helper(g, "map_lookup_elem", PTR, [inner, key_ptr])
     hit_end = g.b.block

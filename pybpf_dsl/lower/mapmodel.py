@@ -18,7 +18,7 @@ from typing import Any
 from .. import types as T
 from ..runtime.uapi import BPF_EXIST, BPF_NOEXIST, MapType
 
-__all__ = ["load", "store", "add", "delete", "call_method", "model_key"]
+__all__ = ["load", "store", "add", "delete", "contains", "call_method", "model_key"]
 
 _ARRAYS = (MapType.ARRAY, MapType.PERCPU_ARRAY)
 
@@ -111,6 +111,11 @@ def load(m: Any, key: Any) -> Any:
     if v is None:
         return _new(m.value_type) if not isinstance(m.value_type, T.IntType) else 0
     return _value(v)
+
+
+def contains(m: Any, key: Any) -> bool:
+    """``key in m``: a lookup would find a value."""
+    return _lookup(m, key) is not None
 
 
 def store(m: Any, key: Any, value: Any) -> None:

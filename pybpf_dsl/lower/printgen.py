@@ -164,7 +164,7 @@ def gen_print(g: Any, e: ast.Call) -> None:
     layout = e.print_layout
     rec = g.call_helper(_RINGBUF_RESERVE, PTR, [g.mg.map_global(PRINT_RING), I64(layout.size), I64(0)])
     fill, lost, done = g.new_block("print.fill"), g.new_block("print.lost"), g.new_block("print.end")
-    g.b.cbranch(g.b.icmp_unsigned("!=", g.b.ptrtoint(rec, I64), I64(0)), fill, lost)
+    g.b.cbranch(g.nonnull(rec), fill, lost)
     g.b.position_at_end(lost)
     _count_lost(g, done)
     g.b.position_at_end(fill)
@@ -186,7 +186,7 @@ def _count_lost(g: Any, done: Any) -> None:
     key = g.alloca(T.u32, "print.lost.key")
     slot = g.call_helper(_MAP_LOOKUP_ELEM, PTR, [g.mg.map_global(PRINT_LOST), key])
     add = g.new_block("print.lost.add")
-    g.b.cbranch(g.b.icmp_unsigned("!=", g.b.ptrtoint(slot, I64), I64(0)), add, done)
+    g.b.cbranch(g.nonnull(slot), add, done)
     g.b.position_at_end(add)
     g.b.atomic_rmw("add", slot, I64(1), "monotonic")
     g.b.branch(done)

@@ -1,9 +1,12 @@
-"""Pass 4b: refuse, with the user's line, what LLVM's BPF backend would abort the process on.
+"""Pass 4b: check the optimised module for what LLVM's BPF backend would fail on, naming the user's line.
 
-Run on the optimised module before code generation: a function whose stack
-slots exceed BPF's 512 bytes, and a memset/memcpy/memmove the backend cannot
-expand inline (non-constant size, or more than 128 stores at its alignment),
-make LLVM report a fatal error that exits Python instead of raising.
+A memset/memcpy/memmove the backend cannot expand inline (non-constant
+size, or more than 128 stores at its alignment) is refused here.  Stack use
+is estimated as the sum of the stack slots left after optimisation; that
+over-counts slots whose lifetimes LLVM's stack colouring overlaps (locals
+bracketed by lifetime markers, see :mod:`.lifetimes`) and misses register
+spills, so an estimate over 512 bytes is only an explanation: the backend
+decides, and when it refuses, the error names the largest slot's line.
 """
 
 from __future__ import annotations
@@ -45,8 +48,10 @@ def _site(sites: dict[str, tuple[str, Any, str]], name: str) -> tuple[str, Any, 
     return None
 
 
-def check_module(mod: Any, sites: dict[str, tuple[str, Any, str]]) -> None:
-    """Raise CompileError for stack overuse or an un-expandable mem intrinsic in ``mod``."""
+def check_module(mod: Any, sites: dict[str, tuple[str, Any, str]]) -> CompileError | None:
+    """Raise CompileError for an un-expandable mem intrinsic in ``mod``; return the error to
+    raise if the backend runs out of stack (None when the slots fit in 512 bytes anyway)."""
+    stack_error = None
     for fn in mod.functions:
         if fn.is_declaration:
             continue
@@ -62,15 +67,15 @@ def check_module(mod: Any, sites: dict[str, tuple[str, Any, str]]) -> None:
                 elif op == "call":
                     _check_memcall(str(ins), fn.name)
         total = sum(n for n, _ in slots)
-        if total > STACK_LIMIT:
+        if total > STACK_LIMIT and stack_error is None:
             size, name = max(slots)
             site = _site(sites, name)
             what = site[2] if site else f"{size} bytes"
-            msg = f"{fn.name}() needs {total} bytes of stack, over BPF's {STACK_LIMIT}-byte limit; largest: {what}"
+            msg = (f"{fn.name}() needs more than BPF's {STACK_LIMIT} bytes of stack "
+                   f"({total} bytes of stack slots); largest: {what}")
             hint = "keep large structs/arrays in a per-CPU array map (PerCpuArray[u32, T], key 0) as scratch space"
-            if site is not None:
-                raise fail(msg, site[1], site[0], hint)
-            raise CompileError(msg, hint=hint)
+            stack_error = fail(msg, site[1], site[0], hint) if site is not None else CompileError(msg, hint=hint)
+    return stack_error
 
 
 def _check_memcall(text: str, fn_name: str) -> None:

@@ -356,6 +356,8 @@ class Typer:
         meth(e)
 
     def cond(self, e: ast.expr) -> None:
+        if isinstance(e, ast.BoolOp):
+            e.in_cond = True    # only its truth matters: pointers may be operands (`if p and q:`)
         self.expr(e)
         if e.static is not NOSTATIC:
             self.const_type(e, None)
@@ -512,6 +514,8 @@ class Typer:
         return t
 
     def e_UnaryOp(self, e: ast.UnaryOp) -> None:
+        if isinstance(e.op, ast.Not) and isinstance(e.operand, ast.BoolOp):
+            e.operand.in_cond = True    # `not (p and q)`: only its truth matters
         self.expr(e.operand)
         o = e.operand
         if isinstance(e.op, ast.Not):
@@ -578,10 +582,19 @@ class Typer:
                 raise self.err(e, f"{v} does not fit in 64 bits") from None
 
     def e_BoolOp(self, e: ast.BoolOp) -> None:
+        in_cond = getattr(e, "in_cond", False)
         for v in e.values:
+            if in_cond and isinstance(v, ast.BoolOp):
+                v.in_cond = True
             self.expr(v)
         typed = [v.ty for v in e.values if v.ty is not None]
         if typed and all(t is T.bool for t in typed) and len(typed) == len(e.values):
+            e.ty = T.bool
+            return
+        if in_cond and any(isinstance(t, T.PtrType) for t in typed):
+            for v in e.values:          # a condition: each operand is tested for truth
+                self.const_type(v, None)
+                self.cond_operand(v)
             e.ty = T.bool
             return
         ct: T.IntType | None = None
@@ -614,6 +627,9 @@ class Typer:
             raise self.err(e, f"the branches have different types: {b.ty} and {o.ty}")
 
     def e_Compare(self, e: ast.Compare) -> None:
+        if any(isinstance(op, (ast.In, ast.NotIn)) for op in e.ops):
+            self.membership(e)
+            return
         self.expr(e.left)
         for op, c in zip(e.ops, e.comparators):
             if isinstance(op, (ast.Is, ast.IsNot)) and isinstance(c, ast.Constant) and c.value is None:
@@ -651,6 +667,32 @@ class Typer:
                 e.optys.append(self.binop_type(op, left, right, None, e))
             left = right
         e.ty = T.bool
+
+    def membership(self, e: ast.Compare) -> None:
+        """``x in (a, b, c)`` (any of the values) or ``k in m`` (a key of map ``m``); ``not in`` too."""
+        from ..maps import MapDecl
+        if len(e.ops) != 1:
+            raise self.err(e, "`in` cannot be chained with other comparisons", "split it with `and`")
+        self.expr(e.left)
+        c = e.comparators[0]
+        e.ty = T.bool
+        if isinstance(c, (ast.Tuple, ast.List, ast.Set)) and c.elts:
+            c.ty, c.static = None, NOSTATIC
+            e.optys = []
+            for elt in c.elts:
+                self.expr(elt)
+                if isinstance(elt.static, str) or isinstance(e.left.static, str):
+                    raise self.err(elt, "`in` compares integers here", 'compare char arrays one by one: `a == "x" or a == "y"`')
+                e.optys.append(self.binop_type(ast.Eq(), e.left, elt, None, e))
+            return
+        self.expr(c)
+        m = c.static
+        if isinstance(m, MapDecl) and "lookup" in m.methods() and m.key_type is not None:
+            self.check_assignable(e.left, m.key_type)
+            e.in_map = m
+            return
+        raise self.err(c, "`in` tests a value against literal values or a map's keys",
+                       "write `x in (1, 2, 3)` or `key in some_map`")
 
     def str_compare(self, op: ast.cmpop, left: ast.expr, right: ast.expr, e: ast.expr) -> None:
         arr, s = (left, right) if isinstance(right.static, str) else (right, left)
@@ -705,6 +747,11 @@ class Typer:
         base = target.value
         while isinstance(base, (ast.Attribute, ast.Subscript)) and base.ty is not None \
                 and not isinstance(base.ty, T.PtrType):
+            m = getattr(base, "map", None)
+            if m is not None:
+                raise self.err(target, f"{ast.unparse(base)} is a copy of the stored value: this write would be lost",
+                               f"change it in place: `v = {ast.unparse(base.value)}.lookup({ast.unparse(base.slice)})` "
+                               f"then `if v: v.<field> = ...`, or copy, change and store it back")
             base = base.value
         bt = base.ty
         if isinstance(bt, T.PtrType) and bt.space != "direct":

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import bisect
 import functools
+import os
 import struct
 from array import array
 from enum import IntEnum
@@ -27,12 +28,13 @@ from ..errors import NotSupported, ObjectFormatError
 
 __all__ = [
     "Kind", "BTF", "BtfType", "Member", "Param", "VarSecInfo", "kernel_btf", "module_btf",
-    "BTF_MAGIC", "HEADER",
+    "kernel_modules_with_btf", "find_in_kernel", "BTF_MAGIC", "HEADER",
 ]
 
 BTF_MAGIC = 0xEB9F
 HEADER = struct.Struct("<HBBIIIII")  # magic version flags hdr_len type_off type_len str_off str_len
-_VMLINUX = "/sys/kernel/btf/vmlinux"
+_BTF_DIR = "/sys/kernel/btf"
+_VMLINUX = f"{_BTF_DIR}/vmlinux"
 
 
 class Kind(IntEnum):
@@ -538,9 +540,35 @@ def kernel_btf() -> BTF:
 def module_btf(module: str) -> BTF:
     """A kernel module's split BTF (``/sys/kernel/btf/<module>``) on top of the kernel's."""
     try:
-        data = _read(f"/sys/kernel/btf/{module}")
+        data = _read(f"{_BTF_DIR}/{module}")
     except FileNotFoundError:
         raise KeyError(f"no BTF for kernel module {module!r} (is it loaded?)") from None
     btf = BTF.parse(data, base=kernel_btf())
     btf.description = f"BTF of module {module}"
     return btf
+
+
+def kernel_modules_with_btf() -> list[str]:
+    """Loaded kernel modules that carry BTF (``/sys/kernel/btf/*`` but vmlinux), sorted."""
+    try:
+        return sorted(n for n in os.listdir(_BTF_DIR) if n != "vmlinux")
+    except FileNotFoundError:
+        return []
+
+
+def find_in_kernel(name: str, kind: Kind, modules: list[str] | None = None) -> tuple[str | None, BtfType] | None:
+    """Where the running kernel defines ``name`` (a FUNC, VAR, TYPEDEF...): ``(None, type)``
+    for vmlinux, ``(module, type)`` for the first loaded module (or of ``modules``) whose
+    own split BTF has it, None if nothing does.  vmlinux is searched first, as libbpf does."""
+    found = kernel_btf().find_all(name, kind)
+    if found:
+        return None, found[0]
+    for module in kernel_modules_with_btf() if modules is None else modules:
+        try:
+            btf = module_btf(module)
+        except KeyError:  # unloaded since it was listed
+            continue
+        own = [t for t in btf.find_all(name, kind) if t.id >= btf.first_id]
+        if own:
+            return module, own[0]
+    return None

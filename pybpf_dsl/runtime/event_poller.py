@@ -20,6 +20,7 @@ over many buffers is a single wait.
 from __future__ import annotations
 
 import select
+import time
 from typing import Hashable
 
 from ..errors import BPFError
@@ -70,13 +71,20 @@ class EventPoller(Closing):
     def perf_buffer_poll(self, timeout_ms: int = -1) -> int:
         """Wait up to ``timeout_ms`` (-1: forever) on every perf buffer; return samples handled.
 
-        With no perf buffer open this just sleeps for the timeout, like bcc.
+        Returns once samples were handled or the timeout passed: a buffer
+        woken only by its delivery timer with nothing new does not end the
+        wait.  With no perf buffer open this just sleeps for the timeout, like bcc.
         """
         if self._epoll is None:
             self._epoll = select.epoll()
-        ready = self._epoll.poll(timeout_ms / 1000 if timeout_ms >= 0 else -1)
-        # the outer wait already took each perf event's one-shot readiness: read, do not re-poll
-        return sum(self._by_fd[fd].consume() for fd, _ in ready)
+        deadline = time.monotonic() + timeout_ms / 1000 if timeout_ms >= 0 else None
+        while True:
+            remaining = -1.0 if deadline is None else max(deadline - time.monotonic(), 0.0)
+            ready = self._epoll.poll(remaining)
+            # the outer wait already took each perf event's one-shot readiness: read, do not re-poll
+            handled = sum(self._by_fd[fd].consume() for fd, _ in ready)
+            if handled or not ready or (deadline is not None and time.monotonic() >= deadline):
+                return handled
 
     def perf_buffer_consume(self) -> int:
         """Read every perf buffer without waiting; return samples handled."""

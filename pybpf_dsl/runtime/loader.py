@@ -23,16 +23,16 @@ from typing import Any, Iterable
 
 from ..errors import NotSupported, ObjectFormatError, syscall_error
 from . import syscall
-from .btf import BTF, Kind, kernel_btf
+from .btf import BTF, Kind, find_in_kernel, kernel_btf
 from .closing import Closing
 from .core import relocate
 from .cpus import num_possible_cpus
 from .elf import KCONFIG, Extern, ObjectSpec, parse_object
 from .fd import FD
 from .mapspec import MapSpec, PinMode
-from .program import Program, ProgramSpec, load_program
-from .uapi import (BPF_PSEUDO_BTF_ID, BPF_PSEUDO_KFUNC_CALL, BPF_PSEUDO_MAP_FD, BPF_PSEUDO_MAP_VALUE, MapType,
-                   ProgType)
+from .program import KsymRef, ModuleBtfFds, Program, ProgramSpec, load_program
+from .uapi import (BPF_CALL, BPF_PSEUDO_BTF_ID, BPF_PSEUDO_KFUNC_CALL, BPF_PSEUDO_MAP_FD, BPF_PSEUDO_MAP_VALUE,
+                   MapType, ProgType)
 
 __all__ = ["Collection", "load_object", "load_btf", "link_program", "kconfig_data", "kernel_config",
            "kernel_version_code"]
@@ -71,13 +71,15 @@ class Collection(Closing):
                            f"{', '.join(self.spec.programs) or 'none'})") from None
         if prog_type is not None:
             spec = spec.with_type(prog_type, attach_type, flags, attach_to)
-        insns, notes = link_program(spec, self.maps)
-        if notes:
-            self.core_notes[name] = notes
         if spec.prog_type == ProgType.UNSPEC:
             raise ValueError(f"program {name!r} is in section {spec.section!r}, which names no program"
                              " type: pass prog_type")
-        prog = load_program(spec, insns, btf_fd=self.btf_fd.fileno() if self.btf_fd else 0, **kw)
+        with ModuleBtfFds() as modules:
+            insns, notes = link_program(spec, self.maps, modules=modules)
+            if notes:
+                self.core_notes[name] = notes
+            prog = load_program(spec, insns, btf_fd=self.btf_fd.fileno() if self.btf_fd else 0,
+                                fd_array=modules.fd_array(), **kw)
         if name in self.programs:
             self.programs[name].close()
         self.programs[name] = prog
@@ -119,9 +121,14 @@ def load_btf(data: bytes) -> FD:
     return FD(fd, "btf")
 
 
-def link_program(spec: ProgramSpec, maps: dict[str, Any], target_btf: BTF | None = None
-                 ) -> tuple[bytes, list[str]]:
-    """``spec``'s code with CO-RE applied and map fds / global data addresses patched in."""
+def link_program(spec: ProgramSpec, maps: dict[str, Any], target_btf: BTF | None = None, *,
+                 modules: ModuleBtfFds | None = None) -> tuple[bytes, list[str]]:
+    """``spec``'s code with CO-RE applied and map fds / global data addresses patched in.
+
+    ``__ksym`` externs resolve against vmlinux BTF and, when ``modules`` is
+    given, against loaded modules' BTF (whose fds it then holds: load the
+    program with ``fd_array=modules.fd_array()`` before closing it).
+    """
     code, notes = spec.insns, []
     if spec.core_relos:
         if spec.btf is None:
@@ -131,47 +138,65 @@ def link_program(spec: ProgramSpec, maps: dict[str, Any], target_btf: BTF | None
         return code, notes
     buf = bytearray(code)
     if spec.ksym_refs:
-        _patch_ksyms(buf, spec)
+        _patch_ksyms(buf, spec, modules)
     for ref in spec.map_refs:
         m = maps.get(ref.map)
         if m is None:
             raise KeyError(f"program {spec.name!r} uses map {ref.map!r}, which was not created")
-        pos = ref.insn * 8
-        opcode, regs, off, _imm = _INSN.unpack_from(buf, pos)
         src = BPF_PSEUDO_MAP_FD if ref.offset is None else BPF_PSEUDO_MAP_VALUE
-        _INSN.pack_into(buf, pos, opcode, (regs & 0x0F) | (src << 4), off, m.fileno())
-        o2, r2, f2, _i2 = _INSN.unpack_from(buf, pos + 8)
-        _INSN.pack_into(buf, pos + 8, o2, r2, f2, ref.offset or 0)
+        _set_ld_imm64(buf, ref.insn * 8, src, m.fileno(), ref.offset or 0)
     return bytes(buf), notes
 
 
-def _patch_ksyms(buf: bytearray, spec: ProgramSpec) -> None:
-    """Resolve ``__ksym`` references: kallsyms addresses, kernel BTF var ids, kfunc ids."""
+def _patch_ksyms(buf: bytearray, spec: ProgramSpec, modules: ModuleBtfFds | None) -> None:
+    """Resolve ``__ksym`` references as libbpf does.
+
+    An untyped variable gets its /proc/kallsyms address.  A typed variable
+    or a kfunc gets its BTF id (a kfunc call in ``imm`` with the module's
+    ``fd_array`` index in ``off``; an ``ld_imm64`` of either, as
+    ``bpf_ksym_exists()`` emits, the id with the module BTF fd in the second
+    half).  A missing ``__weak`` one reads as 0, and a call of a missing
+    weak kfunc keeps ``imm`` 0: the verifier accepts it only as dead code,
+    which a ``bpf_ksym_exists()`` guard makes it.
+    """
     addrs = _kallsyms({r.name for r in spec.ksym_refs if r.kind == "addr"})
+    search = None if modules is not None else []
     for ref in spec.ksym_refs:
         pos = ref.insn * 8
-        opcode, regs, off, _imm = _INSN.unpack_from(buf, pos)
+        opcode, regs, _off, _imm = _INSN.unpack_from(buf, pos)
         if ref.kind == "addr":
-            value = addrs.get(ref.name)
-            src, lo, hi = 0, (value or 0) & 0xFFFFFFFF, (value or 0) >> 32
-        else:
-            found = kernel_btf().find_all(ref.name, Kind.FUNC if ref.kind == "func" else Kind.VAR)
-            value = found[0].id if found else None
-            src, lo, hi = (BPF_PSEUDO_KFUNC_CALL if ref.kind == "func" else BPF_PSEUDO_BTF_ID), value or 0, 0
-        if value is None and not ref.weak:
-            where = "/proc/kallsyms" if ref.kind == "addr" else "kernel BTF"
-            raise NotSupported(f"kernel symbol {ref.name!r}", f"program {spec.name!r} needs it and {where}"
-                               " does not have it (declare it __weak to get 0)")
-        if ref.kind == "func":
-            if value is None:
-                raise NotSupported(f"kfunc {ref.name!r}", "weak kfuncs that are absent cannot be called")
-            _INSN.pack_into(buf, pos, opcode, (regs & 0x0F) | (src << 4), 0, lo)
+            addr = addrs.get(ref.name)
+            if addr is None:
+                _missing(ref, spec, "/proc/kallsyms")
+            _set_ld_imm64(buf, pos, 0, (addr or 0) & 0xFFFFFFFF, (addr or 0) >> 32)
             continue
-        if value is None:
-            src = 0  # a missing weak ksym reads as NULL
-        _INSN.pack_into(buf, pos, opcode, (regs & 0x0F) | (src << 4), off, _s32(lo))
-        o2, r2, f2, _i2 = _INSN.unpack_from(buf, pos + 8)
-        _INSN.pack_into(buf, pos + 8, o2, r2, f2, _s32(hi))
+        found = find_in_kernel(ref.name, Kind.FUNC if ref.kind == "func" else Kind.VAR, search)
+        if found is None:
+            _missing(ref, spec, "kernel BTF" if search == [] else "the BTF of the kernel and its loaded modules")
+        module, btf_id = (found[0], found[1].id) if found else (None, 0)
+        index = obj_fd = 0  # vmlinux: off 0, no BTF fd
+        if module is not None and modules is not None:
+            index, obj_fd = modules.index(module), modules.fd(module)
+        if opcode == BPF_CALL:  # off: the module's fd_array slot
+            _INSN.pack_into(buf, pos, opcode, (regs & 0x0F) | (BPF_PSEUDO_KFUNC_CALL << 4), index, btf_id)
+        elif found is None:
+            _set_ld_imm64(buf, pos, 0, 0, 0)
+        else:  # the second half: the module's BTF fd
+            _set_ld_imm64(buf, pos, BPF_PSEUDO_BTF_ID, btf_id, obj_fd)
+
+
+def _missing(ref: KsymRef, spec: ProgramSpec, where: str) -> None:
+    if not ref.weak:
+        raise NotSupported(f"kernel symbol {ref.name!r}", f"program {spec.name!r} needs it and {where}"
+                           " does not have it (declare it __weak to get 0)")
+
+
+def _set_ld_imm64(buf: bytearray, pos: int, src: int, lo: int, hi: int) -> None:
+    """Set the source register field and both 32-bit immediates of the ``ld_imm64`` at ``pos``."""
+    opcode, regs, off, _imm = _INSN.unpack_from(buf, pos)
+    _INSN.pack_into(buf, pos, opcode, (regs & 0x0F) | (src << 4), off, _s32(lo))
+    o2, r2, f2, _i2 = _INSN.unpack_from(buf, pos + 8)
+    _INSN.pack_into(buf, pos + 8, o2, r2, f2, _s32(hi))
 
 
 def _s32(value: int) -> int:

@@ -19,6 +19,19 @@ ring are copied to a contiguous buffer first.  ``PERF_RECORD_LOST`` records
 add to :attr:`PerfBuffer.lost` and go to ``lost_callback(count)``; without
 one, bcc's ``Possibly lost N samples`` line is printed on stderr.
 
+Wakeups: by default (``wakeup_events=None``) the kernel wakes the reader
+only when a CPU's ring is a quarter full (at most 64 KiB: the perf
+*watermark*), and a periodic timer, part of the same epoll set, wakes it
+every ``max_delay_ms`` (10 ms) otherwise.  So a sample waits at most about
+``max_delay_ms`` before :meth:`~PerfBuffer.poll` delivers it, while a busy
+producer pays one wakeup per thousands of samples instead of one per sample
+(a wakeup costs the producing CPU microseconds: with ``wakeup_events=1``
+it, not the reader, caps the lossless rate).  An idle reader wakes every
+``max_delay_ms`` to look at the rings.  Anyone waiting on :meth:`fileno`
+(select, an outer epoll) is woken by the same timer, then calls
+:meth:`consume`.  ``wakeup_events=N`` keeps bcc's exact behaviour: a wakeup
+every N samples on a CPU, no timer (samples short of N wait for more).
+
 An exception raised by a callback propagates out of :meth:`~PerfBuffer.poll`;
 the sample it was handling counts as consumed, the rest stay in the ring for
 the next call.  :meth:`PerfBuffer.drain` and :meth:`PerfBuffer.read_into`
@@ -40,6 +53,7 @@ import os
 import select
 import struct
 import sys
+import time
 from typing import Callable, Iterable
 
 from ..errors import BPFError
@@ -51,8 +65,8 @@ from .fd import FD
 from .mmap_region import MappedRegion
 from .native_loops import perf_scan
 from .record_runs import equal_run
-from .uapi import (PERF_ATTR_SIZE, PERF_EVENT_IOC_ENABLE, PERF_SAMPLE_RAW, PerfRecord, PerfSwConfig,
-                   PerfType, ffi)
+from .uapi import (PERF_ATTR_SIZE, PERF_EVENT_IOC_ENABLE, PERF_SAMPLE_RAW, PerfAttrFlag, PerfRecord,
+                   PerfSwConfig, PerfType, ffi)
 
 __all__ = ["PerfBuffer"]
 
@@ -63,6 +77,7 @@ _SAMPLE = int(PerfRecord.SAMPLE)
 _LOST = int(PerfRecord.LOST)
 _RAW_OFFSET = 12  # perf_event_header (8) + u32 raw size
 _U32 = struct.Struct("I")
+MAX_WATERMARK = 64 << 10  # bytes pending in one CPU's ring before a batched wakeup
 
 SampleCallback = Callable[[int, int, int], object]
 LostCallback = Callable[[int], object]
@@ -113,38 +128,55 @@ class _CpuRing:
 class PerfBuffer(ClosedOnCollect):
     """Reader of a PERF_EVENT_ARRAY map: per-CPU rings, epoll, lost-sample accounting.
 
-    ``page_cnt`` data pages per CPU (a power of two); ``wakeup_events``
-    samples before a poll wakes up; ``cpus`` defaults to every online CPU.
-    The map's file descriptor is duplicated, so the map lives at least as
-    long as the reader.
+    ``page_cnt`` data pages per CPU (a power of two); ``cpus`` defaults to
+    every online CPU.  ``wakeup_events=None`` (the default) batches wakeups
+    and delivers every sample within about ``max_delay_ms`` (see the module
+    documentation); ``wakeup_events=N`` wakes the reader every N samples on
+    a CPU, exactly as bcc does.  The map's file descriptor is duplicated, so
+    the map lives at least as long as the reader.
     """
 
     def __init__(self, map_fd: int, callback: SampleCallback,
                  lost_callback: LostCallback | None = None, page_cnt: int = 8,
-                 wakeup_events: int = 1, cpus: Iterable[int] | None = None) -> None:
+                 wakeup_events: int | None = None, cpus: Iterable[int] | None = None, *,
+                 max_delay_ms: float = 10) -> None:
         if page_cnt <= 0 or page_cnt & (page_cnt - 1):
             raise ValueError(f"perf buffer page_cnt must be a power of two, got {page_cnt}")
+        if wakeup_events is not None and wakeup_events < 1:
+            raise ValueError(f"perf buffer wakeup_events must be at least 1, got {wakeup_events}")
+        if not max_delay_ms > 0:
+            raise ValueError(f"perf buffer max_delay_ms must be positive, got {max_delay_ms}")
         self._callback = callback
         self._lost_callback = lost_callback or _print_lost
         self.lost = 0
         self._rings: list[_CpuRing] = []
+        self._timer: FD | None = None
+        #: how long a sample may wait for a batched wakeup (None: bcc's per-N-samples wakeups)
+        self.max_delay_ms: float | None = max_delay_ms if wakeup_events is None else None
         self._map: FD | None = FD(os.dup(map_fd), "map")
         self._epoll: select.epoll | None = select.epoll()
         try:
+            if wakeup_events is None:
+                self._timer = syscall.periodic_timer(max_delay_ms, "creating the perf buffer timer")
+                self._epoll.register(self._timer.fileno(), select.EPOLLIN)
             for cpu in (online_cpus() if cpus is None else cpus):
                 self._open_cpu(cpu, page_cnt, wakeup_events)
         except BaseException:
             self.close()
             raise
 
-    def _open_cpu(self, cpu: int, page_cnt: int, wakeup_events: int) -> None:
+    def _open_cpu(self, cpu: int, page_cnt: int, wakeup_events: int | None) -> None:
         attr = ffi.new("struct perf_event_attr *")
         attr.type = PerfType.SOFTWARE
         attr.size = PERF_ATTR_SIZE
         attr.config = PerfSwConfig.BPF_OUTPUT
         attr.sample_period = 1
         attr.sample_type = PERF_SAMPLE_RAW
-        attr.wakeup_events = wakeup_events
+        if wakeup_events is None:  # wake up on bytes pending (wakeup_watermark), not per sample
+            attr.flags = PerfAttrFlag.WATERMARK
+            attr.wakeup_events = min(page_cnt * PAGE_SIZE // 4, MAX_WATERMARK)
+        else:
+            attr.wakeup_events = wakeup_events
         fd = syscall.perf_event_open(attr, -1, cpu, what=f"opening the perf buffer of CPU {cpu}")
         try:
             ring = _CpuRing(cpu, fd, page_cnt)
@@ -167,23 +199,48 @@ class PerfBuffer(ClosedOnCollect):
         return [ring.cpu for ring in self._rings]
 
     def fileno(self) -> int:
-        """The epoll descriptor: readable after a wakeup (``wakeup_events`` samples on a CPU)."""
+        """The epoll descriptor: readable after a wakeup (a quarter-full ring, ``wakeup_events``
+        samples on a CPU, or a tick of the delivery timer); then call :meth:`consume`."""
         if self._epoll is None:
             raise ValueError("perf buffer is closed")
         return self._epoll.fileno()
 
-    def _wait(self, timeout_ms: int) -> bool:
-        """Whether some ring signalled a wakeup within ``timeout_ms``."""
-        if self._epoll is None:
+    def _pending(self) -> bool:
+        return any(ring.meta[_HEAD_INDEX] != ring.tail for ring in self._rings)
+
+    def _wait(self, timeout_ms: float) -> bool:
+        """Wait up to ``timeout_ms`` (-1: forever) for a wakeup, or for a timer tick finding
+        samples waiting; whether one came."""
+        epoll = self._epoll
+        if epoll is None:
             raise BPFError("perf buffer is closed")
-        return bool(self._epoll.poll(timeout_ms / 1000 if timeout_ms >= 0 else -1))
+        timer = -1 if self._timer is None else self._timer.fileno()
+        deadline = time.monotonic() + timeout_ms / 1000 if timeout_ms >= 0 else None
+        while True:
+            remaining = -1.0 if deadline is None else max(deadline - time.monotonic(), 0.0)
+            ready = epoll.poll(remaining)
+            if len(ready) > 1 or (ready and ready[0][0] != timer):
+                return True
+            if ready:
+                _clear_timer(timer)
+                if self._pending():
+                    return True
+            if deadline is not None and time.monotonic() >= deadline:
+                return False
+
+    def _take_tick(self) -> None:
+        """Clear the timer's readiness: whoever waited on :meth:`fileno` is reading now."""
+        if self._timer is not None:
+            _clear_timer(self._timer.fileno())
 
     def poll(self, timeout_ms: int = -1) -> int:
-        """Wait up to ``timeout_ms`` (-1: forever) until a ring is ready, then read every ring.
+        """Wait up to ``timeout_ms`` (-1: forever) until samples are ready, then read every ring.
 
-        Returns the number of samples handled.  A perf event reports "ready"
-        once per wakeup (the kernel clears the flag when it is polled), so
-        after waiting on :meth:`fileno` yourself, call :meth:`consume`.
+        Returns the number of samples handled.  With batched wakeups (the
+        default) samples are ready at the latest ``max_delay_ms`` after they
+        were written.  A perf event reports "ready" once per wakeup (the
+        kernel clears the flag when it is polled), so after waiting on
+        :meth:`fileno` yourself, call :meth:`consume`.
         """
         return self.consume() if self._wait(timeout_ms) else 0
 
@@ -191,6 +248,7 @@ class PerfBuffer(ClosedOnCollect):
         """Handle every pending sample on every CPU without waiting; return how many."""
         if self._epoll is None:
             raise BPFError("perf buffer is closed")
+        self._take_tick()
         return sum(self._read(ring) for ring in self._rings)
 
     def _lost(self, count: int) -> None:
@@ -250,7 +308,7 @@ class PerfBuffer(ClosedOnCollect):
     def drain(self, timeout_ms: int = 0) -> EventBatch:
         """The bulk path: every pending sample of every CPU, copied into one :class:`EventBatch`.
 
-        Waits up to ``timeout_ms`` for a wakeup first when it is non-zero.  No Python
+        Waits up to ``timeout_ms`` for samples first when it is non-zero (as :meth:`poll`).  No Python
         callback runs per sample; lost-sample records still reach the lost
         callback (once per record) and ``batch.lost``.  ``batch.source(i)`` is
         the sample's CPU and ``batch.sizes()`` the raw sizes, as in
@@ -260,6 +318,7 @@ class PerfBuffer(ClosedOnCollect):
             raise BPFError("perf buffer is closed")
         if timeout_ms and not self._wait(timeout_ms):
             return EventBatch(bytearray(), [])
+        self._take_tick()
         data = bytearray()
         segments = []
         for ring in self._rings:
@@ -291,8 +350,8 @@ class PerfBuffer(ClosedOnCollect):
         :func:`~pybpf_dsl.runtime.event_batch.output_buffer`): each sample's
         first ``sizeof(Event)`` bytes fill one item, CPU after CPU, until
         ``out`` is full; samples that do not fit stay for the next call.
-        Waits up to ``timeout_ms`` for a wakeup first when it is non-zero.
-        Lost-sample records reach the lost callback and :attr:`lost`.  A
+        Waits up to ``timeout_ms`` for samples first when it is non-zero (as
+        :meth:`poll`).  Lost-sample records reach the lost callback and :attr:`lost`.  A
         sample whose raw size is smaller than an item stops the copy there:
         the samples before it are returned, and the next call raises
         ValueError without consuming it (read it with :meth:`poll`).
@@ -302,6 +361,7 @@ class PerfBuffer(ClosedOnCollect):
         dst, item, cap = output_buffer(out)
         if not cap or (timeout_ms and not self._wait(timeout_ms)):
             return 0
+        self._take_tick()
         n = 0
         for ring in self._rings:
             n = self._copy_ring(ring, dst, item, n, cap)
@@ -355,6 +415,7 @@ class PerfBuffer(ClosedOnCollect):
         rings, self._rings = self._rings, []
         map_fd, self._map = self._map, None
         epoll, self._epoll = self._epoll, None
+        timer, self._timer = self._timer, None
         for ring in rings:
             if map_fd is not None:
                 try:
@@ -364,6 +425,8 @@ class PerfBuffer(ClosedOnCollect):
             ring.close()
         if epoll is not None:
             epoll.close()
+        if timer is not None:
+            timer.close()
         if map_fd is not None:
             map_fd.close()
 
@@ -374,6 +437,14 @@ class PerfBuffer(ClosedOnCollect):
     def __repr__(self) -> str:
         state = "closed" if self.closed else f"cpus={self.cpus}"
         return f"<PerfBuffer {state} lost={self.lost}>"
+
+
+def _clear_timer(fd: int) -> None:
+    """Read a non-blocking timerfd's expiration count, so it stops being readable."""
+    try:
+        os.read(fd, 8)
+    except BlockingIOError:
+        pass
 
 
 def _sample_run(headers: memoryview, pos: int, rsize: int, limit: int) -> int:

@@ -11,19 +11,19 @@ from __future__ import annotations
 import errno as _errno
 import re
 from dataclasses import dataclass, field, replace
-from typing import NamedTuple
+from typing import Callable, NamedTuple, Sequence
 
 from ..errors import AttachTargetNotFound, NotSupported, SourceLocation, VerifierError, syscall_error
 from . import syscall
-from .btf import BTF, Kind, kernel_btf
+from .btf import BTF, Kind, find_in_kernel
 from .btf_ext import FUNC_INFO_SIZE, LINE_INFO_SIZE, FuncInfo, LineInfo, pack_func_info, pack_line_info
 from .closing import Closing
 from .core import POISON_HELPER
 from .fd import FD
-from .uapi import BPF_F_SLEEPABLE, BPF_F_XDP_HAS_FRAGS, AttachType, ProgType
+from .uapi import BPF_CALL, BPF_F_SLEEPABLE, BPF_F_XDP_HAS_FRAGS, AttachType, ProgType
 
-__all__ = ["SectionDef", "ProgramSpec", "Program", "MapRef", "KsymRef", "section_def", "load_program",
-           "source_location"]
+__all__ = ["SectionDef", "ProgramSpec", "Program", "MapRef", "KsymRef", "ModuleBtfFds", "section_def",
+           "load_program", "attach_target", "module_btf_fd", "source_location"]
 
 _LOG_SIZES = (1 << 20, 1 << 24)  # first retry, then the largest log the kernel allows
 _ENOTSUPP = 524  # the kernel-internal "not supported" errno
@@ -272,27 +272,82 @@ class Program(Closing):
         return f"<Program {self.name!r} {self.type.name} {self.fd!r}>"
 
 
-# ---------------------------------------------------------------- attach BTF ids
+# ---------------------------------------------------------------- kernel and module BTF
 
 _BTF_TARGET_PREFIX = {"tp_btf": "btf_trace_", "func": "", "lsm": "bpf_lsm_", "iter": "bpf_iter_"}
 
 
-def attach_btf_id(spec: ProgramSpec, target_btf: BTF | None = None) -> int:
-    """The kernel BTF id a tp_btf/fentry/fexit/LSM/iterator program attaches to."""
+def attach_target(spec: ProgramSpec, modules: list[str] | None = None) -> tuple[int, str | None]:
+    """``(attach_btf_id, module)`` of a tp_btf/fentry/fexit/LSM/iterator program: the
+    target's id in vmlinux BTF (module None) or, when vmlinux lacks it, in the split
+    BTF of the loaded module defining it (of ``modules`` when given).  ``(0, None)``
+    for programs that attach by other means."""
     if not spec.btf_target:
-        return 0
+        return 0, None
     if not spec.attach_to:
         raise ValueError(f"program {spec.name!r} ({spec.section}) needs an attach target after '/'")
-    btf = target_btf or kernel_btf()
     name = _BTF_TARGET_PREFIX[spec.btf_target] + spec.attach_to
-    kind = Kind.TYPEDEF if spec.btf_target == "tp_btf" else Kind.FUNC
-    try:
-        return btf.find_id(name, kind)
-    except KeyError:
+    found = find_in_kernel(name, Kind.TYPEDEF if spec.btf_target == "tp_btf" else Kind.FUNC, modules)
+    if found is None:
         what = {"tp_btf": "BTF tracepoint", "func": "kernel function", "lsm": "LSM hook",
                 "iter": "BPF iterator"}[spec.btf_target]
-        raise AttachTargetNotFound(
-            f"program {spec.name!r}: no {what} {spec.attach_to!r} in kernel BTF (looked for {name})") from None
+        raise AttachTargetNotFound(f"program {spec.name!r}: no {what} {spec.attach_to!r} in the BTF of the"
+                                   f" kernel or its loaded modules (looked for {name})")
+    return found[1].id, found[0]
+
+
+def module_btf_fd(module: str) -> FD:
+    """An fd of the kernel BTF object of loaded module ``module`` (found by walking BTF ids)."""
+    for btf_id in syscall.iter_ids("btf"):
+        try:
+            fd = syscall.fd_by_id("btf", btf_id)
+        except OSError:  # freed since it was listed
+            continue
+        try:
+            name, is_kernel = syscall.btf_object_name(fd.fileno())
+        except BaseException:
+            fd.close()
+            raise
+        if is_kernel and name == module:
+            return fd
+        fd.close()
+    raise AttachTargetNotFound(f"kernel module {module!r} has no BTF object (was it unloaded?)")
+
+
+class ModuleBtfFds(Closing):
+    """The module BTF fds one program load refers to, opened on first use.
+
+    A kfunc call names its module by ``insn.off``, an index into the load's
+    ``fd_array`` (slot 0 stays unused: off 0 means vmlinux); a typed ``__ksym``
+    names it by fd.  The kernel takes its own references during the load,
+    so close this once the program is loaded.
+    """
+
+    def __init__(self, open_fd: Callable[[str], FD] = module_btf_fd) -> None:
+        self._open = open_fd
+        self._fds: dict[str, FD] = {}
+
+    def fd(self, module: str) -> int:
+        """The fd of ``module``'s BTF object."""
+        fd = self._fds.get(module)
+        if fd is None:
+            fd = self._fds[module] = self._open(module)
+        return fd.fileno()
+
+    def index(self, module: str) -> int:
+        """``module``'s slot in :meth:`fd_array` (>= 1)."""
+        self.fd(module)
+        return list(self._fds).index(module) + 1
+
+    def fd_array(self) -> list[int]:
+        """The ``fd_array`` of BPF_PROG_LOAD ([] when no module is used)."""
+        return [0, *(fd.fileno() for fd in self._fds.values())] if self._fds else []
+
+    def close(self) -> None:
+        """Close every module BTF fd (idempotent)."""
+        for fd in self._fds.values():
+            fd.close()
+        self._fds.clear()
 
 
 # ---------------------------------------------------------------- loading
@@ -334,14 +389,18 @@ def failing_insn(log: str) -> int | None:
 
 def load_program(spec: ProgramSpec, insns: bytes | None = None, *, btf_fd: int = 0,
                  attach_btf: int = -1, attach_prog_fd: int = 0, ifindex: int = 0,
-                 log_level: int = 0) -> Program:
+                 fd_array: Sequence[int] = (), log_level: int = 0) -> Program:
     """BPF_PROG_LOAD ``spec`` (``insns`` overrides its instructions once maps are patched in).
 
-    On failure the load is retried with the verifier log on, and the
-    error carries the log and the source line of the failing instruction.
+    ``attach_btf`` overrides the BTF id of the attach target (default: found
+    by :func:`attach_target`, in vmlinux or a loaded module's BTF);
+    ``fd_array`` holds the module BTF fds kfunc calls name by index
+    (:meth:`ModuleBtfFds.fd_array`).  On failure the load is retried with
+    the verifier log on, and the error carries the log and the source line
+    of the failing instruction.
     """
     code = spec.insns if insns is None else insns
-    btf_id = attach_btf_id(spec) if attach_btf < 0 else attach_btf
+    btf_id, module = attach_target(spec) if attach_btf < 0 else (attach_btf, None)
     use_btf = btf_fd if spec.btf is not None else 0
     kwargs = dict(
         name=spec.name, expected_attach_type=int(spec.expected_attach_type or 0),
@@ -350,7 +409,14 @@ def load_program(spec: ProgramSpec, insns: bytes | None = None, *, btf_fd: int =
         func_info_rec_size=FUNC_INFO_SIZE,
         line_info=pack_line_info(spec.line_info) if use_btf else b"",
         line_info_rec_size=LINE_INFO_SIZE, attach_btf_id=btf_id,
-        attach_prog_fd=attach_prog_fd, ifindex=ifindex)
+        attach_prog_fd=attach_prog_fd, ifindex=ifindex, fd_array=fd_array)
+    if module is None:
+        return _load(spec, code, btf_id, log_level, kwargs)
+    with module_btf_fd(module) as mod_fd:  # the kernel keeps its own reference to the target's BTF
+        return _load(spec, code, btf_id, log_level, dict(kwargs, attach_btf_obj_fd=mod_fd.fileno()))
+
+
+def _load(spec: ProgramSpec, code: bytes, btf_id: int, log_level: int, kwargs: dict) -> Program:
     fd, err, log = syscall.prog_load(spec.prog_type, code, spec.license, log_level=log_level, **kwargs)
     if fd >= 0:
         return Program(FD(fd, "prog"), spec, btf_id, log)
@@ -365,12 +431,43 @@ def load_program(spec: ProgramSpec, insns: bytes | None = None, *, btf_fd: int =
     _raise_unsupported(spec, err)
     if not log.strip():
         raise syscall_error("BPF_PROG_LOAD", err, f"loading program {spec.name!r} ({spec.prog_type.name})")
+    _raise_missing_ksym_address(spec, log)
+    _raise_missing_kfunc_call(spec, code, log)
     insn = failing_insn(log)
     loc, source = source_location(spec, insn) if insn is not None else (None, None)
     if f"#{POISON_HELPER}" in log:
         log += ("\nnote: the failing instruction comes from a CO-RE relocation that could not be"
                 " resolved against this kernel's BTF")
     raise VerifierError(spec.name, err, log, loc, source)
+
+
+_NO_KSYM_ADDRESS = re.compile(r"ldimm64 failed to find the address for kernel symbol '([^']+)'")
+
+
+def _raise_missing_ksym_address(spec: ProgramSpec, log: str) -> None:
+    """A typed ``__ksym`` that kernel BTF has but kallsyms lacks: say why, in one line."""
+    found = _NO_KSYM_ADDRESS.search(log)
+    if found is None:
+        return
+    from .loader import kernel_config  # only on this error path
+    try:
+        all_syms = kernel_config().get("CONFIG_KALLSYMS_ALL") == "y"
+    except NotSupported:
+        all_syms = True  # unknown: do not blame the config
+    why = ("kallsyms has no address for it" if all_syms else
+           "kallsyms lists no data symbols because CONFIG_KALLSYMS_ALL is not set")
+    raise NotSupported(f"typed __ksym {found.group(1)!r}",
+                       f"program {spec.name!r} needs its address and the verifier's lookup failed: {why}")
+
+
+def _raise_missing_kfunc_call(spec: ProgramSpec, code: bytes, log: str) -> None:
+    """The verifier reached a call of an absent ``__weak`` kfunc (left with BTF id 0)."""
+    for ref in spec.ksym_refs:
+        if ref.kind == "func" and ref.weak and code[ref.insn * 8] == BPF_CALL \
+                and code[ref.insn * 8 + 4:ref.insn * 8 + 8] == bytes(4) \
+                and re.search(rf"(?m)^{ref.insn}: \(85\) call #0\b", log):
+            raise NotSupported(f"kfunc {ref.name!r}", f"program {spec.name!r} calls it where no"
+                               " bpf_ksym_exists() check guards the call (the verifier only drops dead calls)")
 
 
 def _raise_unsupported(spec: ProgramSpec, err: int) -> None:

@@ -27,6 +27,21 @@ The callback paths are pure Python (runs of equal records found by
 :mod:`.record_runs`) and never load llvmlite; only ``read_into`` and
 ``EventBatch.as_array`` use native loops.
 
+Wakeups: the kernel wakes the reader when a sample is submitted while the
+reader has consumed everything (unless the program passes
+BPF_RB_NO_WAKEUP), so a reader that keeps up goes back to sleep after every
+few samples and the producing CPU pays a wakeup (microseconds) each time;
+past a few hundred thousand samples a second those wakeups, not the
+reader, cap the rate.  So when samples were read since the previous wait
+(poll, or drain/read_into with a timeout) began, a wait first sleeps
+briefly without waiting on epoll (the kernel's wakeup then finds nobody to
+wake): at most ``max_delay_ms`` (2 ms), and at most the time the stream, at
+the rate observed since the previous wait, takes to fill a quarter of the
+smallest ring.  A sample thus waits at most about ``max_delay_ms`` longer
+than with a wakeup per sample.  When nothing came meanwhile, the rest of
+the timeout is spent on epoll; a zero timeout and :meth:`~RingBuffer.consume`
+never sleep.
+
 Memory ordering: ``producer_pos`` is read before the records it covers, each
 record header is read (one aligned 4-byte load) before its sample, and
 ``consumer_pos`` is written (one aligned 8-byte store) after the last read of
@@ -38,6 +53,7 @@ from __future__ import annotations
 
 import os
 import select
+import time
 from typing import Any, Callable
 
 from ..errors import BPFError
@@ -108,12 +124,20 @@ class _Ring:
 
 
 class RingBuffer(ClosedOnCollect):
-    """A set of BPF ring buffers polled together (libbpf's ``ring_buffer``)."""
+    """A set of BPF ring buffers polled together (libbpf's ``ring_buffer``).
 
-    def __init__(self) -> None:
+    ``max_delay_ms`` bounds how long a wait lingers, while samples stream
+    in, before reading (see the module documentation; 0: never linger).
+    """
+
+    def __init__(self, *, max_delay_ms: float = 2) -> None:
+        if max_delay_ms < 0:
+            raise ValueError(f"ring buffer max_delay_ms must not be negative, got {max_delay_ms}")
+        self.max_delay_ms = max_delay_ms
         self._rings: list[_Ring] = []
         self._by_fd: dict[int, _Ring] = {}
         self._epoll: select.epoll | None = select.epoll()
+        self._wait_at, self._wait_pos = time.monotonic(), 0  # when the last wait began, where
 
     def add(self, map_fd: int, callback: RingCallback, ctx: Any = None) -> int:
         """Start reading the RINGBUF map ``map_fd``; returns the ring's index.
@@ -145,11 +169,35 @@ class RingBuffer(ClosedOnCollect):
 
     # ------------------------------------------------------------ reading
 
-    def _ready(self, timeout_ms: int) -> list[_Ring]:
+    def _ready(self, timeout_ms: float) -> list[_Ring]:
+        """Wait up to ``timeout_ms`` (-1: forever) for data: the rings to read."""
         if self._epoll is None:
             raise BPFError("ring buffer manager is closed")
+        linger = self._linger()
+        if linger and timeout_ms:
+            nap = linger if timeout_ms < 0 else min(linger, timeout_ms / 1000)
+            time.sleep(nap)
+            if any(ring.producer[0] != ring.pos for ring in self._rings):
+                return self._rings
+            if timeout_ms > 0:  # the stream paused: wait on epoll for the rest of the timeout
+                timeout_ms = max(timeout_ms - nap * 1000, 0)
         ready = self._epoll.poll(timeout_ms / 1000 if timeout_ms >= 0 else -1)
         return [self._by_fd[fd] for fd, _ in ready]
+
+    def _position(self) -> int:
+        return sum(ring.pos for ring in self._rings)
+
+    def _linger(self) -> float:
+        """Seconds a wait sleeps before reading: none unless samples were read since the last
+        wait began, then ``max_delay_ms`` at most and, at the rate they came in, at most the
+        time to fill a quarter of the smallest ring."""
+        now, pos = time.monotonic(), self._position()
+        consumed, elapsed = pos - self._wait_pos, now - self._wait_at
+        self._wait_at, self._wait_pos = now, pos
+        if consumed <= 0 or not self.max_delay_ms or not self._rings:
+            return 0.0
+        quarter = min(ring.size for ring in self._rings) // 4
+        return min(self.max_delay_ms / 1000, quarter * elapsed / consumed)
 
     def poll(self, timeout_ms: int = -1) -> int:
         """Wait up to ``timeout_ms`` (-1: forever) for data; handle it.

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import errno as _errno
 import struct
-from typing import Iterator
+from typing import Iterator, Sequence
 
 from ..errors import syscall_error
 from . import uapi
@@ -186,7 +186,7 @@ def prog_load(prog_type: int, insns: bytes, license: str, *, name: str = "",
               btf_fd: int = 0, func_info: bytes = b"", func_info_rec_size: int = 8,
               line_info: bytes = b"", line_info_rec_size: int = 16, attach_btf_id: int = 0,
               attach_btf_obj_fd: int = 0, attach_prog_fd: int = 0, ifindex: int = 0,
-              fd_array=None, log_level: int = 0, log_size: int = 0) -> tuple[int, int, str]:
+              fd_array: Sequence[int] = (), log_level: int = 0, log_size: int = 0) -> tuple[int, int, str]:
     """BPF_PROG_LOAD.
 
     Returns ``(fd, errno, log)``: ``fd`` is -1 on failure, and ``log`` holds
@@ -223,8 +223,10 @@ def prog_load(prog_type: int, insns: bytes, license: str, *, name: str = "",
         attr.line_info_cnt = len(line_info) // line_info_rec_size
     attr.attach_btf_id = attach_btf_id
     attr.attach_prog_fd = attach_btf_obj_fd or attach_prog_fd
-    if fd_array is not None:
-        attr.fd_array = _addr(fd_array)
+    if fd_array:  # fds (module BTF, maps) that instructions name by index, as kfunc calls' off
+        fds = ffi.new("int[]", list(fd_array))
+        keep.append(fds)
+        attr.fd_array = _addr(fds)
     log = None
     if log_level:
         log = ffi.new("char[]", log_size or (1 << 20))
@@ -359,6 +361,17 @@ def obj_info(fd: int, kind: str, info=None):
     return info
 
 
+def btf_object_name(fd: int) -> tuple[str, bool]:
+    """The name of BTF object ``fd`` ("vmlinux", a module's name, "" for program BTF)
+    and whether it is the kernel's own (vmlinux or module) BTF."""
+    name = ffi.new("char[]", uapi.BPF_OBJ_NAME_LEN * 4)
+    info = ffi.new("struct bpf_btf_info *")
+    info.name = _addr(name)
+    info.name_len = len(name)
+    obj_info(fd, "btf", info)
+    return ffi.string(name).decode(errors="replace"), bool(info.kernel_btf)
+
+
 def enable_stats(stats_type: int = 0) -> FD:
     """BPF_ENABLE_STATS (0: BPF_STATS_RUN_TIME): programs' run_time_ns/run_cnt count while the FD is open."""
     attr = ffi.new("struct enable_stats_attr *")
@@ -463,8 +476,33 @@ def perf_event_open(attr, pid: int, cpu: int, group_fd: int = -1,
                        ffi.cast("int", cpu), ffi.cast("int", group_fd),
                        ffi.cast("unsigned long", flags))
     if ret < 0:
-        raise syscall_error("perf_event_open", ffi.errno, what)
+        err = ffi.errno
+        hint = None
+        if attr.type in _HW_PERF_TYPES and err in (_errno.ENOENT, _errno.EOPNOTSUPP, _errno.ENODEV):
+            hint = (f"no hardware perf counter support for event type {attr.type} "
+                    "(this machine exposes no hardware PMU, usual in virtual machines)")
+        raise syscall_error("perf_event_open", err, what, hint)
     return FD(ret, "perf_event")
+
+
+_HW_PERF_TYPES = (uapi.PerfType.HARDWARE, uapi.PerfType.HW_CACHE, uapi.PerfType.RAW)
+
+
+def periodic_timer(interval_ms: float, what: str | None = None) -> FD:
+    """A non-blocking CLOCK_MONOTONIC timerfd expiring every ``interval_ms`` (first after one interval)."""
+    ret = libc.timerfd_create(uapi.CLOCK_MONOTONIC, uapi.TFD_NONBLOCK | uapi.TFD_CLOEXEC)
+    if ret < 0:
+        raise syscall_error("timerfd_create", ffi.errno, what)
+    fd = FD(ret, "timerfd")
+    nsec = max(int(interval_ms * 1_000_000), 1)
+    spec = ffi.new("struct itimerspec *")
+    spec.it_interval.tv_sec = spec.it_value.tv_sec = nsec // 1_000_000_000
+    spec.it_interval.tv_nsec = spec.it_value.tv_nsec = nsec % 1_000_000_000
+    if libc.timerfd_settime(ret, 0, spec, ffi.NULL) < 0:
+        err = ffi.errno
+        fd.close()
+        raise syscall_error("timerfd_settime", err, what)
+    return fd
 
 
 def ioctl(fd: int, request: int, arg: int = 0, what: str | None = None) -> int:

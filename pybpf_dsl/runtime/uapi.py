@@ -36,6 +36,10 @@ int ioctl(int fd, unsigned long request, ...);
 void *mmap(void *addr, size_t length, int prot, int flags, int fd, long offset);
 int munmap(void *addr, size_t length);
 int close(int fd);
+struct timespec { long tv_sec; long tv_nsec; };
+struct itimerspec { struct timespec it_interval; struct timespec it_value; };
+int timerfd_create(int clockid, int flags);
+int timerfd_settime(int fd, int flags, const struct itimerspec *new_value, struct itimerspec *old_value);
 
 /* ---- union bpf_attr, one struct per command ---- */
 struct map_create_attr {
@@ -591,12 +595,18 @@ PERF_ATTR_SIZE = ffi.sizeof("struct perf_event_attr")
 PERF_EVENT_IOC_ENABLE = 0x2400
 PERF_EVENT_IOC_DISABLE = 0x2401
 PERF_EVENT_IOC_SET_BPF = 0x40042408
+PERF_EVENT_IOC_SET_FILTER = 0x40082406  # _IOW('$', 6, char *): a tracepoint event's filter
 
 # mmap
 PROT_READ = 0x1
 PROT_WRITE = 0x2
 MAP_SHARED = 0x01
 MAP_FAILED = ffi.cast("void *", -1)
+
+# timerfd (the perf buffer's delivery timer)
+CLOCK_MONOTONIC = 1
+TFD_NONBLOCK = 0o4000
+TFD_CLOEXEC = 0o2000000
 
 # ---- rtnetlink (XDP and tc attach through netlink) and socket options ----
 NETLINK_ROUTE = 0

@@ -699,3 +699,178 @@ def test_usdt_readarg_without_usdt_contexts_is_one_clear_line(call):
         BPF(text="int do_trace(struct pt_regs *ctx) { u64 a = 0; %s; return a; }" % call)
     assert "do_trace: bpf_usdt_readarg" in str(exc.value) and "has no USDT probe argument 1" in str(exc.value)
     assert "usdt_contexts=[USDT(" in str(exc.value) and "\n" not in str(exc.value)
+
+
+# ---------------------------------------------------------------- every bcc name the tools use exists
+
+_BCC_NAMES = {
+    "bcc": "BPF USDT USDTException SymbolCache Perf PerfType PerfHWConfig PerfSWConfig PerfEventSampleFormat "
+           "BPFProgType BPFAttachType XDPAction XDPFlags DEBUG_LLVM_IR DEBUG_BPF DEBUG_PREPROCESSOR DEBUG_SOURCE "
+           "DEBUG_BPF_REGISTER_STATE DEBUG_BTF utils syscall table containers tcp usdt perf",
+    "bcc.utils": "printb ArgString get_online_cpus get_possible_cpus detect_language",
+    "bcc.syscall": "syscall_name",
+    "bcc.containers": "filter_by_containers",
+    "bcc.tcp": "flags2str state2str",
+    "bcc.usdt": "USDT USDTException USDTProbe USDTProbeLocation USDTProbeArgument",
+    "bcc.table": "Table HashTable Array ProgArray PerfEventArray PerCpuHash PerCpuArray LpmTrie StackTrace "
+                 "LruHash LruPerCpuHash CgroupArray DevMap CpuMap XskMap MapInMapArray MapInMapHash QueueStack "
+                 "RingBuf BPF_MAP_TYPE_HASH BPF_MAP_TYPE_PERF_EVENT_ARRAY",
+    "BPF": "Function Table str2ctype CLOCK_MONOTONIC KPROBE TRACEPOINT RAW_TRACEPOINT PERF_EVENT SOCKET_FILTER "
+           "SCHED_CLS XDP TRACING LSM XDP_FLAGS_SKB_MODE XDP_FLAGS_DRV_MODE XDP_DROP XDP_PASS "
+           "load_func load_funcs dump_func disassemble_func decode_table get_table "
+           "__getitem__ __setitem__ __len__ __iter__ __delitem__ __contains__ __enter__ __exit__ "
+           "attach_kprobe attach_kretprobe detach_kprobe detach_kretprobe detach_kprobe_event "
+           "detach_kprobe_event_by_fn attach_uprobe attach_uretprobe detach_uprobe detach_uretprobe "
+           "detach_uprobe_event attach_tracepoint detach_tracepoint attach_raw_tracepoint detach_raw_tracepoint "
+           "attach_kfunc attach_kretfunc attach_lsm attach_fmod_ret detach_kfunc detach_kretfunc detach_lsm "
+           "detach_fmod_ret attach_perf_event attach_perf_event_raw detach_perf_event attach_xdp remove_xdp "
+           "attach_raw_socket attach_func detach_func add_prefix "
+           "get_kprobe_functions get_tracepoints tracepoint_exists get_user_functions get_user_addresses "
+           "get_user_functions_and_addresses find_library find_exe get_syscall_prefix get_syscall_fnname "
+           "fix_syscall_fnname support_kfunc support_fmod_ret support_lsm support_raw_tracepoint "
+           "support_raw_tracepoint_in_module kernel_struct_has_field kernel_enum_has_val monotonic_time "
+           "get_probe_limit generate_auto_includes sym ksym ksymname add_module "
+           "trace_open trace_readline trace_fields trace_print perf_buffer_poll perf_buffer_consume "
+           "kprobe_poll ring_buffer_poll ring_buffer_consume num_open_kprobes num_open_uprobes "
+           "num_open_tracepoints free_bcc_memory donothing cleanup close",
+    "USDT": "enable_probe enable_probe_or_bail get_context get_text enumerate_probes enumerate_active_probes "
+            "get_probe_arg_ctype attach_uprobes",
+    "USDTProbe": "short_name get_location", "USDTProbeLocation": "get_argument",
+    "table:common": "get_fd items values keys clear items_lookup_batch items_lookup_and_delete_batch "
+                    "items_delete_batch items_update_batch zero key_sprintf leaf_sprintf key_scanf leaf_scanf "
+                    "print_log2_hist print_linear_hist print_json_hist itervalues iteritems "
+                    "__getitem__ __setitem__ __delitem__ __iter__ __len__",
+    "PerCpuHash": "sum max average getvalue", "PerCpuArray": "sum max average getvalue",
+    "PerfEventArray": "open_perf_buffer open_perf_event event", "RingBuf": "open_ring_buffer event",
+    "QueueStack": "push pop peek values itervalues", "StackTrace": "walk",
+    "Perf": "perf_event_attr perf_event_open perf_custom_event_open NR_PERF_EVENT_OPEN PERF_TYPE_HARDWARE "
+            "PERF_TYPE_SOFTWARE PERF_TYPE_TRACEPOINT PERF_TYPE_HW_CACHE PERF_SAMPLE_RAW PERF_FLAG_FD_CLOEXEC "
+            "PERF_EVENT_IOC_SET_FILTER PERF_EVENT_IOC_ENABLE",
+}
+
+
+def _bcc_owner(where: str) -> list:
+    import importlib
+
+    from compat_c import bcc
+    from compat_c.bcc import table, usdt
+    if where.startswith("bcc"):
+        return [importlib.import_module("compat_c" + ("." + where if where != "bcc" else ".bcc"))]
+    if where == "table:common":
+        return [table.HashTable, table.Array]
+    found = getattr(table, where, None) or getattr(usdt, where, None) or getattr(bcc, where)
+    return [found]
+
+
+@pytest.mark.parametrize("where", sorted(_BCC_NAMES))
+def test_every_bcc_api_name_exists(where):
+    """Each name bcc tools use (notes/bcc-api.md, bcc's classes) exists where bcc puts it."""
+    missing = [f"{getattr(o, '__name__', o)}.{n}" for o in _bcc_owner(where) for n in _BCC_NAMES[where].split()
+               if not hasattr(o, n)]
+    assert not missing
+
+
+def test_trampoline_attach_names_take_bccs_prefix(root):
+    """attach_kfunc("f") / attach_fmod_ret("f") mean kfunc__f / kmod_ret__f, as in bcc."""
+    assert BPF.add_prefix(b"kfunc__", b"vfs_read") == b"kfunc__vfs_read"
+    assert BPF.add_prefix(b"kfunc__", b"kfunc__vfs_read") == b"kfunc__vfs_read"
+    with BPF(text="int nothing(void *ctx) { return 0; }") as b:
+        with pytest.raises(BPFError, match="Unknown program kmod_ret__update_socket_protocol"):
+            b.attach_fmod_ret("update_socket_protocol")
+        with pytest.raises(BPFError, match="Fmod_ret func nothing is not attached"):
+            b.detach_fmod_ret("nothing")
+        with pytest.raises(BPFError, match="Kprobe nothing is not attached"):
+            b.detach_kprobe_event(b"p_nothing")
+        with pytest.raises(BPFError, match="Uprobe p_x is not attached"):
+            b.detach_uprobe_event(b"p_x")
+        assert b.free_bcc_memory() == 0 and b.donothing() is None
+    assert BPF.support_fmod_ret() == (features.has("fentry") and
+                                      BPF.kernel_enum_has_val("bpf_attach_type", "BPF_MODIFY_RETURN") == 1)
+
+
+# ---------------------------------------------------------------- bcc.Perf
+
+def _perf():
+    from compat_c.bcc.perf import Perf
+    return Perf
+
+
+_ATTR_INTS = {"type": 32, "config": 64, "sample_period": 64, "sample_type": 64, "read_format": 64,
+              "wakeup_events": 32, "bp_type": 32, "config1": 64, "config2": 64, "branch_sample_type": 64,
+              "sample_regs_user": 64, "sample_stack_user": 32, "sample_regs_intr": 64, "aux_watermark": 32,
+              "sample_max_stack": 16, "aux_sample_size": 32, "sig_data": 64}
+_FLAG_NAMES = {"disabled": 0, "inherit": 1, "exclude_kernel": 5, "freq": 10, "watermark": 14,
+               "precise_ip": 15, "mmap2": 23, "context_switch": 26, "cgroup": 32, "sigtrap": 37}
+
+
+@given(values=st.fixed_dictionaries({k: st.integers(0, (1 << w) - 1) for k, w in _ATTR_INTS.items()}),
+       flags=st.dictionaries(st.sampled_from(sorted(_FLAG_NAMES)), st.integers(0, 1)))
+def test_perf_event_attr_has_the_kernels_layout(values, flags):
+    """Fields set by name on bcc's ctypes attr land where the kernel's struct has them."""
+    from pybpf_dsl.runtime import uapi
+    attr = _perf().perf_event_attr()
+    for name, value in {**values, **flags}.items():
+        setattr(attr, name, value)
+    raw = uapi.ffi.new("struct perf_event_attr *")
+    uapi.ffi.memmove(raw, bytes(memoryview(attr).cast("B")), uapi.PERF_ATTR_SIZE)
+    assert {k: getattr(raw, k) for k in values} == values
+    assert raw.size == uapi.PERF_ATTR_SIZE == ct.sizeof(attr)
+    assert raw.flags == sum(v << _FLAG_NAMES[k] for k, v in flags.items())
+    assert attr.sample_freq == attr.sample_period and attr.bp_addr == attr.config1
+
+
+def test_perf_event_attr_warns_on_unknown_fields(capsys):
+    attr = _perf().perf_event_attr()
+    attr.freq = 1
+    assert capsys.readouterr().err == ""
+    attr.frequency = 99
+    assert "perf_event_attr has no field 'frequency'" in capsys.readouterr().err
+
+
+def _read_counts(Perf) -> list[int]:
+    return [int.from_bytes(os.read(fd.fileno(), 8), "little") for fd in Perf._events]
+
+
+def test_perf_software_sampling_event_runs_on_every_cpu(root):
+    """old/profile.py's Perf.perf_event_open(0, ptype=SOFTWARE, freq=F): cpu-clock on each CPU."""
+    from pybpf_dsl.runtime.cpus import online_cpus
+    Perf = _perf()
+    Perf.perf_event_open(PerfSWConfig.CPU_CLOCK, pid=-1, ptype=Perf.PERF_TYPE_SOFTWARE, freq=49)
+    try:
+        assert len(Perf._events) == len(online_cpus())
+        time.sleep(0.05)
+        assert all(n > 0 for n in _read_counts(Perf))  # enabled: the clock runs
+    finally:
+        Perf.close_all()
+    assert Perf._events == []
+
+
+def test_perf_tracepoint_event_is_filtered_to_no_task(root):
+    """A tracepoint opened through Perf runs but records nothing ("common_pid == -17")."""
+    from pybpf_dsl.runtime.tracepoints import event_id
+    Perf = _perf()
+    Perf.perf_event_open(event_id("syscalls", "sys_enter_getppid"), pid=PID)
+    try:
+        for _ in range(5):
+            os.getppid()
+        assert _read_counts(Perf) == [0] * len(Perf._events)
+    finally:
+        Perf.close_all()
+
+
+def test_perf_custom_hardware_event(root):
+    """lbr.py's Perf.perf_custom_event_open(attr) with a hardware event."""
+    Perf = _perf()
+    attr = Perf.perf_event_attr()
+    attr.type, attr.config = PerfType.HARDWARE, 0
+    attr.sample_period = 1 << 20
+    if not features.has("hardware_perf"):
+        with pytest.raises(OSError, match="no hardware perf counter support for event type 0"):
+            Perf.perf_custom_event_open(attr, pid=PID)
+        assert Perf._events == []
+        features.skip_unless("hardware_perf")
+    try:
+        Perf.perf_custom_event_open(attr, pid=PID)
+        assert _read_counts(Perf)
+    finally:
+        Perf.close_all()

@@ -8,6 +8,7 @@ attached for a moment and filtered by this test's pid.
 
 from __future__ import annotations
 
+import io
 import os
 import struct
 from contextlib import contextmanager
@@ -597,12 +598,40 @@ def test_type_selection_keeps_by_value_needs_and_declares_the_rest():
     from compat_c.frontend import find_compiler
     from compat_c.prelude import prelude_for
     from compat_c.typeselect import wanted_names
-    prelude = prelude_for(find_compiler())
-    prelude.ensure()
     keys = wanted_names("struct task_struct *t; u32 x = TCP_CLOSE; int file = 0;")
     assert "@task_struct" in keys and "@file" not in keys and "file" in keys
-    text = prelude.types_for(keys)
+    with prelude_for(find_compiler()) as prelude:
+        text = prelude.types_for(keys)
     assert "struct task_struct {" in text and "struct sched_entity {" in text      # by value
     assert "struct mm_struct {" not in text and "\nstruct mm_struct;\n" in text  # pointer only
     assert "struct file {" not in text                                          # a variable's name
     assert "TCP_CLOSE = " in text and "typedef __u32 u32;" in text
+
+
+def _code_sections(data: bytes) -> dict[str, bytes]:
+    from elftools.elf.elffile import ELFFile
+    elf = ELFFile(io.BytesIO(data))
+    return {s.name: s.data() for s in elf.iter_sections()
+            if not s.name.startswith((".debug", ".rel.debug", ".BTF", ".rel.BTF", ".symtab", ".strtab"))}
+
+
+def test_the_precompiled_base_layer_changes_nothing_in_the_code():
+    src = """
+BPF_HASH(counts, u32, u64);
+TRACEPOINT_PROBE(raw_syscalls, sys_enter) {
+    struct task_struct *t = (struct task_struct *)bpf_get_current_task();
+    u32 pid = t->tgid;
+    counts.increment(pid);
+    return 0;
+}"""
+    pch = compile_c(src, use_cache=False)
+    text = compile_c(src, ["-fno-color-diagnostics"], use_cache=False)   # a flag that rules the base PCH out
+    assert _code_sections(pch.data) == _code_sections(text.data) and pch.meta == text.meta
+
+
+def test_a_program_may_define_a_type_of_the_base_layer_itself():
+    """bpf_raw_tracepoint_args is in the precompiled base: defining it again selects the text base instead."""
+    obj = compile_c("struct bpf_raw_tracepoint_args { __u64 args[0]; };\n"
+                    "int raw_tracepoint__sys_enter(struct bpf_raw_tracepoint_args *ctx) {\n"
+                    "    return ctx->args[1] != 0;\n}\n", use_cache=False)
+    assert "raw_tracepoint__sys_enter" in obj.meta["programs"]

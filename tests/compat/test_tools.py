@@ -488,3 +488,21 @@ def test_kprobe_tool_fails_with_one_line(root, name):
     assert out.returncode == 1
     assert out.stderr.strip().splitlines() == [
         f"{name}: this kernel does not support kprobes: " + features.reason("kprobes")]
+
+
+# ---------------------------------------------------------------- hardware counters
+
+def test_llcstat_without_a_pmu_says_so(root):
+    """llcstat opens hardware cache events; without a PMU it prints its own one-line diagnosis."""
+    if features.has("hardware_perf"):
+        pytest.skip("this machine has hardware perf counters")
+    out = run_to_end(tool("llcstat-bpfcc"), "1")
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().splitlines() == ["Failed to attach to a hardware event. Is this a virtual machine?"]
+
+
+def test_llcstat_counts_cache_misses(root):
+    features.skip_unless("hardware_perf")
+    out = run_to_end(tool("llcstat-bpfcc"), "1")
+    assert out.returncode == 0, out.stderr
+    assert re.search(r"^Total References: \d+ Total Misses: \d+ Hit Rate: ", out.stdout, re.M), out.stdout

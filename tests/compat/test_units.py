@@ -266,3 +266,156 @@ def test_importing_bcc_leaves_the_heavy_runtime_parts_unloaded():
     code = f"import sys, compat_c.bcc; print([m for m in {lazy!r} if m in sys.modules])"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+# ------------------------------------------------------------ type selection index
+
+@st.composite
+def _headers(draw):
+    """A header as chunks: chunk 0 frames (forward declarations), each middle chunk needs earlier ones."""
+    n = draw(st.integers(3, 12))
+    needs = [[]] + [sorted(draw(st.sets(st.integers(1, i - 1), max_size=3))) if i > 1 else []
+                    for i in range(1, n - 1)] + [[]]
+    names: dict[str, list[int]] = {}
+    for c in range(1, n - 1):
+        for key in draw(st.sets(st.sampled_from(["@a", "@b", "c", "d", "E", "@f", "g"]), max_size=2)):
+            names.setdefault(key, []).append(c)
+    chunks = [b"#pragma push\n"] + [f"struct s{c} {{ struct p{c} *x; }};\n".encode() for c in range(1, n - 1)] \
+        + [b"#pragma pop\n"]
+    return chunks, needs, names
+
+
+def _reach(needs, seeds, stop):
+    seen, todo = set(stop), list(seeds)
+    while todo:
+        c = todo.pop()
+        if c not in seen:
+            seen.add(c)
+            todo.extend(needs[c])
+    return seen - set(stop)
+
+
+@given(_headers(), st.sets(st.sampled_from(["@a", "@b", "c", "d", "E", "@f", "g", "zz"])),
+       st.sets(st.sampled_from(["@a", "@b", "@f", "@zz"])), st.sets(st.sampled_from(["c", "d", "@a"]), max_size=1))
+@settings(max_examples=150, deadline=None)
+def test_type_index_selects_what_a_reachability_model_selects(header, keys, omit, always):
+    from compat_c.typeselect import TypeIndex
+    chunks, needs, names = header
+    index = TypeIndex.from_bytes(TypeIndex.build(chunks, needs, names).with_always(always).to_bytes())
+    n = len(chunks)
+
+    def hits(ks):
+        return [c for k in ks for c in names.get(k, [])]
+    stop = set(hits(omit))
+    full = _reach(needs, hits(keys) + hits(always), stop) - {0, n - 1}
+    assert index.closure(keys, omit) == sorted(full)
+    base = _reach(needs, hits(always), set())
+    assert index.base_chunks() == base
+    assert index.closure(keys, omit, base=False) == sorted(_reach(needs, hits(keys), stop | base) - {0, n - 1})
+    text = b"".join(chunks)
+    selected = index.select(text, keys, omit)
+    if not full:
+        assert selected == ""
+        return
+    body = "".join(chunks[c].decode() for c in sorted(full))
+    forward = "".join(sorted({f"struct {kind}{c};\n" for c in full for kind in "ps"}))  # used or defined
+    assert selected == "#pragma push\n" + forward + body + "#pragma pop\n"
+
+
+@given(st.binary(max_size=64), st.booleans())
+@settings(deadline=None)
+def test_type_index_rejects_what_it_did_not_write(data, magic):
+    from compat_c.typeselect import _MAGIC, TypeIndex
+    with pytest.raises(ValueError):
+        TypeIndex.from_bytes(_MAGIC + data if magic else data)
+
+
+def test_wanted_names_count_tags_only_after_their_keyword():
+    from compat_c.typeselect import defined_tags, wanted_names
+    assert wanted_names("struct task_struct *file; enum x y;") == {"@task_struct", "@x", "struct",
+                                                                   "task_struct", "file", "enum", "x", "y"}
+    assert defined_tags("struct a { int b; }; struct c *d; union e {") == {"@a", "@e"}
+
+
+# ------------------------------------------------------------ prelude directories
+
+def _fake_prelude(directory):
+    directory.mkdir(parents=True)
+    (directory / "vmlinux.h").write_bytes(b"x" * 1000)
+    (directory / "stubs").mkdir()
+    return directory
+
+
+def test_prune_removes_other_preludes_but_not_one_in_use(tmp_path):
+    import fcntl
+    import os
+    from compat_c.prelude import prune
+    kernel = tmp_path / "kernel"
+    keep = _fake_prelude(kernel / "k-new-c")
+    old = _fake_prelude(kernel / "k-old-c")
+    other_kernel = _fake_prelude(kernel / "k2-old-c")
+    busy = _fake_prelude(kernel / "k-busy-c")
+    fd = os.open(busy, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH)          # a compile of another compat_c version is running
+        assert sorted(prune(keep)) == sorted([old.name, other_kernel.name])
+    finally:
+        os.close(fd)
+    assert keep.exists() and busy.exists() and not old.exists() and not other_kernel.exists()
+    assert prune(keep) == [busy.name] and sorted(p.name for p in kernel.iterdir()) == [keep.name]
+
+
+def test_generating_a_prelude_prunes_stale_ones(tmp_path, monkeypatch):
+    """A compat_c upgrade makes a new prelude directory; the old ones (~20 MB each) go."""
+    from compat_c import cache, prelude
+    monkeypatch.setenv("PYBPF_CACHE_DIR", str(tmp_path))
+    current = prelude.prelude_for(toolchain.find_compiler())
+    stale = _fake_prelude(current.dir.parent / f"{cache.kernel_id()}-000000000000-00000000")
+    with current as p:
+        assert p.index_file.exists() and p.base_pch.exists()
+        assert not stale.exists()
+        assert p.base_pch_usable(["-DX=1"], {"@my_own"}) and not p.base_pch_usable([], {"@pt_regs"})
+        assert p.flags(True)[-2:] == ["-include-pch", str(p.base_pch)]
+        head = p.types_for({"@task_struct", "u32"}, set(), precompiled=True)
+        assert "struct task_struct {" in head and "typedef __u32 u32;" not in head   # u32 is precompiled
+        assert "typedef __u32 u32;" in p.types_for({"@task_struct"})
+    assert [d.name for d in current.dir.parent.iterdir()] == [current.dir.name]
+
+
+@pytest.mark.parametrize("cflags, safe", [
+    ([], True), (["-DMAX=4", "-I/tmp", "-Wno-unused"], True), (["-D", "MAX=4"], True),
+    (["-DSEC(x)=x"], False), (["-D", "likely(x)=x"], False), (["-UFOO"], False), (["-O0"], False),
+    (["-include", "x.h"], False)])
+def test_base_pch_only_when_the_flags_cannot_change_it(tmp_path, cflags, safe):
+    from compat_c.prelude import Prelude
+    p = Prelude(toolchain.find_compiler(), tmp_path)
+    p.base_macros.write_text("SEC\nlikely\n__BCC_BASE_H\n")
+    assert p._pch_safe(cflags) is safe
+
+
+def test_compiles_import_the_callers_modules_while_clang_runs():
+    from compat_c.frontend import _Idle
+    sys.modules.pop("colorsys", None)
+    job = toolchain.Job(["sh", "-c", "sleep 0.2; wc -c"])   # like clang: reads all input, then writes
+    job.feed(b"x" * 200_000)          # more than a pipe holds: written as the child reads
+    idle = _Idle(["colorsys"])
+    assert idle.wait(job) == (0, b"200000\n", b"")
+    assert "colorsys" in sys.modules and idle.todo == []
+
+
+def test_a_compiler_job_can_be_cancelled_or_exit_without_reading():
+    job = toolchain.Job(["cat"])
+    job.cancel()
+    assert job.proc.returncode is not None
+    early = toolchain.Job(["true"])
+    early.proc.wait()
+    early.feed(b"y" * 200_000)        # the reader is gone: no BrokenPipeError
+    assert early.proc.communicate() == (b"", b"")
+
+
+def test_from_compat_c_import_bpf_leaves_the_loader_for_the_compile_to_import():
+    """A cold start imports the loader and tables while clang runs (BPF(text=...) prefetches them)."""
+    code = ("import sys; from compat_c import BPF; "
+            "print([m for m in ('pybpf_dsl.runtime.loader', 'pybpf_dsl.runtime.tables') if m in sys.modules])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

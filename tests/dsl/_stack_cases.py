@@ -6,7 +6,7 @@
 
 import sys
 
-from pybpf_dsl import tracepoint
+from pybpf_dsl import bpf, tracepoint
 from pybpf_dsl.errors import CompileError
 from pybpf_dsl.lower import compile_programs
 from pybpf_dsl.maps import HashMap
@@ -83,6 +83,55 @@ def record_copy(ctx) -> int:
         q = records.lookup(2)
         if q:
             q[0] = p[0]
+    return 0
+
+
+class Mid(Struct):
+    data: Array[u8, 300]
+
+
+mids = HashMap[u32, Mid](max_entries=4)
+
+
+@tracepoint("syscalls:sys_enter_getppid")
+def branch_locals(ctx) -> int:
+    if bpf.pid() & 1:           # 300 + 300 bytes, never alive together: one slot
+        a = Mid()
+        a.data[3] = 1
+        mids[1] = a
+    else:
+        b = Mid()
+        b.data[5] = 2
+        mids[2] = b
+    return 0
+
+
+@tracepoint("syscalls:sys_enter_getppid")
+def sequential_locals(ctx) -> int:
+    a = mids[1]                 # a's last use is before b's first
+    a.data[0] = 7
+    mids[2] = a
+    b = mids[3]
+    b.data[1] = 8
+    mids[4] = b
+    return 0
+
+
+@tracepoint("syscalls:sys_enter_getppid")
+def get_modify_put(ctx) -> int:
+    v = mids[1]                 # straight from the map into v: no 300-byte temporary
+    v.data[2] = 5
+    mids[2] = v                 # v handed to the helper in place: no copy
+    return 0
+
+
+@tracepoint("syscalls:sys_enter_getppid")
+def overlapping_locals(ctx) -> int:
+    a = mids[1]
+    b = mids[2]                 # a and b alive together: 600 bytes
+    b.data[0] = a.data[0]
+    mids[3] = a
+    mids[4] = b
     return 0
 
 

@@ -192,6 +192,7 @@ def tracepoint_seq_producer(out_fd: int, counter_fd: int, pid: int, size: int,
 def run_script(script: str) -> None:
     """Run ``script`` in a fresh interpreter that can import this module; it must print only "ok"."""
     here = os.path.dirname(os.path.abspath(__file__))
+    path = os.pathsep.join([here, os.path.dirname(os.path.dirname(here))])  # + the repository
     out = subprocess.run([sys.executable, "-c", script], cwd=here, capture_output=True, text=True,
-                         timeout=60, env={**os.environ, "PYTHONPATH": here})
+                         timeout=60, env={**os.environ, "PYTHONPATH": path})
     assert out.returncode == 0 and out.stdout == "ok\n", out.stderr

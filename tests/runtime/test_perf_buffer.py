@@ -196,6 +196,53 @@ def test_wakeup_events_delays_readiness(maps, pinned):
         assert pb.consume() == 4
 
 
+def test_batched_wakeups_deliver_within_max_delay(maps, pinned):
+    """Fewer samples than the watermark still arrive, within max_delay_ms: through poll, through
+    a select on fileno() and through an EventPoller."""
+    prog = _producer(maps, 8)
+    got = []
+    with PerfBuffer(maps[0].fileno(), lambda *a: got.append(1), max_delay_ms=20) as pb:
+        assert pb.max_delay_ms == 20
+        run(prog, 1)
+        start = time.monotonic()
+        assert pb.poll(5000) == 1
+        assert time.monotonic() - start < 1.0  # 20 ms, with room for a busy machine
+        run(prog, 2)
+        assert select.select([pb.fileno()], [], [], 5.0)[0]
+        assert pb.consume() == 2
+        assert not select.select([pb.fileno()], [], [], 0)[0]  # the tick was taken: no busy loop
+    with prog, EventPoller() as poller:
+        poller.add_perf_buffer("events", PerfBuffer(maps[0].fileno(), lambda *a: got.append(1),
+                                                    max_delay_ms=20))
+        run(prog, 1)
+        assert poller.perf_buffer_poll(5000) == 1
+    assert len(got) == 4
+
+
+def test_batched_wakeups_come_at_a_quarter_ring_not_per_sample(maps, pinned):
+    prog = _producer(maps, 8)  # 24-byte records; one page: a 1 KiB watermark
+    with prog, PerfBuffer(maps[0].fileno(), lambda *a: None, page_cnt=1,
+                          max_delay_ms=60_000) as pb:
+        run(prog, 1)
+        assert not select.select([pb.fileno()], [], [], 0.2)[0]
+        run(prog, 50)
+        assert select.select([pb.fileno()], [], [], 5.0)[0]
+        assert pb.consume() == 51
+
+
+def test_batched_poll_waits_its_whole_timeout_through_empty_ticks(maps):
+    with PerfBuffer(maps[0].fileno(), print, max_delay_ms=5) as pb:
+        start = time.monotonic()
+        assert pb.poll(60) == 0
+        assert time.monotonic() - start > 0.05
+
+
+@pytest.mark.parametrize("kwargs", [{"wakeup_events": 0}, {"max_delay_ms": 0}])
+def test_wakeup_settings_are_checked(maps, kwargs):
+    with pytest.raises(ValueError, match="wakeup_events|max_delay_ms"):
+        PerfBuffer(maps[0].fileno(), print, **kwargs)
+
+
 def test_poll_times_out(maps):
     with PerfBuffer(maps[0].fileno(), print) as pb:
         start = time.monotonic()
@@ -205,12 +252,15 @@ def test_poll_times_out(maps):
 
 def test_close_releases_mappings_fds_and_is_idempotent(maps):
     fds, mappings = _open_fds("anon_inode:[perf_event]"), _perf_mappings()
+    timers = _open_fds("anon_inode:[timerfd]")
     pb = PerfBuffer(maps[0].fileno(), print, page_cnt=4)
     assert _open_fds("anon_inode:[perf_event]") == fds + len(pb.cpus)
+    assert _open_fds("anon_inode:[timerfd]") == timers + 1
     assert _perf_mappings() == mappings + len(pb.cpus)
     pb.close()
     pb.close()
     assert (_open_fds("anon_inode:[perf_event]"), _perf_mappings()) == (fds, mappings)
+    assert _open_fds("anon_inode:[timerfd]") == timers
     with pytest.raises(BPFError, match="closed"):
         pb.poll(0)
     with pytest.raises(BPFError, match="closed"):
@@ -454,7 +504,7 @@ def _synthetic(records, start, page_cnt=1):
     ring.meta[_HEAD_INDEX] = start + len(blob)
     ring.meta[_HEAD_INDEX + 1] = start
     pb = PerfBuffer.__new__(PerfBuffer)
-    pb.lost, pb._rings, pb._map, pb._epoll = 0, [ring], None, select.epoll()
+    pb.lost, pb._rings, pb._map, pb._epoll, pb._timer = 0, [ring], None, select.epoll(), None
     return pb, ring, mem
 
 

@@ -266,3 +266,62 @@ def test_generated_readarg_code_compiles_for_bpf(tmp_path):
                           "-O2", "-Wall", "-Werror", "-c", str(src), "-o", str(tmp_path / "u.o")],
                          capture_output=True, text=True)
     assert res.returncode == 0, res.stderr
+
+
+# ---------------------------------------------------------------- a process that cannot be read
+
+def test_usdt_of_a_missing_process_says_so():
+    pid = 1 << 22  # above pid_max's ceiling: never a live process
+    with pytest.raises(USDTException, match=f"^USDT failed to instrument PID {pid}: no process with pid {pid}$"):
+        USDT(pid=pid)
+
+
+def test_unreadable_process_reasons(monkeypatch):
+    from pybpf_dsl.runtime.attach import usdt as mod
+    denied = PermissionError(13, "Permission denied", "/proc/7/maps")
+    monkeypatch.setattr(mod, "_has_cap", lambda bit: True)
+    assert "ptrace access check refused /proc/7/maps" in mod._unreadable(7, denied)
+    assert "USDT(path=BINARY)" in mod._unreadable(7, denied)
+    monkeypatch.setattr(mod, "_has_cap", lambda bit: False)
+    assert mod._unreadable(7, denied).endswith("root with CAP_SYS_PTRACE")
+    assert mod._unreadable(7, OSError(5, "Input/output error", "/x")) == "/x: Input/output error"
+
+
+_DENIED_CHILD = """
+import os, sys
+from pybpf_dsl.runtime.attach.usdt import USDT, USDTException
+os.setresuid(65534, 65534, 65534)  # nobody: no capabilities left
+try:
+    USDT(pid=int(sys.argv[1]))
+except USDTException as e:
+    print(e)
+"""
+
+
+def test_usdt_of_another_users_process_names_what_is_missing(root):
+    """A tracer that is neither the process's owner nor privileged may not read its maps."""
+    target = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        done = subprocess.run([sys.executable, "-c", _DENIED_CHILD, str(target.pid)], capture_output=True,
+                              text=True, timeout=60)
+    finally:
+        target.kill()
+        target.wait()
+    assert done.stdout.strip() == (f"USDT failed to instrument PID {target.pid}: reading /proc/{target.pid}/maps "
+                                   "needs ptrace access to the process: run as its owner or as root with "
+                                   "CAP_SYS_PTRACE"), done.stderr
+
+
+def test_usdt_of_a_protected_process_is_one_actionable_line(root):
+    """Root with CAP_SYS_PTRACE can still be refused (here: pid 1, the VM's init)."""
+    try:
+        open("/proc/1/maps").close()
+    except PermissionError:
+        pass
+    else:
+        pytest.skip("pid 1's memory map is readable here")
+    with pytest.raises(USDTException) as info:
+        USDT(pid=1)
+    msg = str(info.value)
+    assert "\n" not in msg and "ptrace access check refused /proc/1/maps" in msg
+    assert msg.endswith("USDT(path=BINARY) instead")

@@ -17,6 +17,7 @@ semaphore while attached, so semaphore-guarded probes start firing.
 
 from __future__ import annotations
 
+import errno as _errno
 import sys
 from typing import Any, Callable, Mapping
 
@@ -33,6 +34,37 @@ __all__ = ["attach_usdt", "attach_probe_locations", "USDT", "USDTException"]
 
 class USDTException(AttachTargetNotFound):
     """bcc's name for a USDT probe that cannot be found or enabled."""
+
+
+_CAP_SYS_PTRACE = 19
+
+
+def _has_cap(bit: int) -> bool:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("CapEff:"):
+                return bool(int(line.split()[1], 16) >> bit & 1)
+    return False
+
+
+def _unreadable(pid: int, err: OSError) -> str:
+    """Why process ``pid``'s memory map or binary could not be read, and what to do about it.
+
+    /proc/PID/maps, exe and root are guarded by the kernel's ptrace access
+    check, which answers EACCES; being root is not enough when the process
+    is protected (a sandbox's or VM's init, a security module's rule).
+    """
+    where = err.filename or f"/proc/{pid}/maps"
+    if err.errno in (_errno.ENOENT, _errno.ESRCH) and str(where).startswith(f"/proc/{pid}/"):
+        return f"no process with pid {pid}"
+    if err.errno not in (_errno.EACCES, _errno.EPERM):
+        return f"{where}: {err.strerror}"
+    if not _has_cap(_CAP_SYS_PTRACE):
+        return (f"reading {where} needs ptrace access to the process: run as its owner or as root "
+                "with CAP_SYS_PTRACE")
+    return (f"the kernel's ptrace access check refused {where} although this process has "
+            f"CAP_SYS_PTRACE (pid {pid} is protected, e.g. a sandbox's or VM's init or a security "
+            "module's rule): trace its binary in every process with USDT(path=BINARY) instead")
 
 
 def _probes_for(binary_or_pid: str | bytes | int, pid: int) -> tuple[list[UsdtProbe], int]:
@@ -103,7 +135,7 @@ class USDT:
                 self._probes = (file_probes(resolve_binary(path, self.pid)) if path
                                 else process_probes(self.pid))
             except OSError as e:
-                raise USDTException(f"USDT failed to instrument PID {pid}: {e.strerror}") from None
+                raise USDTException(f"USDT failed to instrument PID {pid}: {_unreadable(self.pid, e)}") from None
         elif path:
             try:
                 self._probes = file_probes(resolve_binary(path))

@@ -4,7 +4,8 @@
 entries go straight to the bpf() call on the ctypes objects' addresses;
 ``items()``, ``keys()``, ``values()``, ``len()`` and ``clear()`` use the
 kernel's batch commands (:mod:`.batch`) on the map types that have them and
-walk keys with BPF_MAP_GET_NEXT_KEY elsewhere.
+walk keys with BPF_MAP_GET_NEXT_KEY elsewhere; densely filled hash and array
+maps are read (and counted) in one kernel pass instead (:mod:`.dump`).
 """
 
 from __future__ import annotations
@@ -15,13 +16,13 @@ import gc
 from collections.abc import MutableMapping
 from typing import Any, Callable, Iterator
 
-from ...errors import SyscallError, syscall_error
+from ...errors import BPFError, SyscallError, syscall_error
 from .. import histogram
 from ..maps import Map
 from ..syscall import ELEM_ATTR_SIZE, SYS_BPF, last_errno, pack_elem_attr, raw_elem_call
 from ..table_text import format_value, scan_value
 from ..uapi import Cmd, MapType
-from .batch import CHUNK, BatchReader, BatchUnsupported, delete_batch, write_batch
+from .batch import CHUNK, BatchReader, BatchUnsupported, Chunk, delete_batch, write_batch
 from .elements import batch_decoder, default_ctype, to_ctype
 
 __all__ = ["TableCore", "TableBase", "HashTable", "LruHash"]
@@ -31,6 +32,7 @@ _BATCH_TYPES = frozenset({MapType.HASH, MapType.ARRAY, MapType.PERCPU_HASH, MapT
                           MapType.LRU_HASH, MapType.LRU_PERCPU_HASH})
 _addressof = ct.addressof
 _ITEMS, _KEYS, _VALUES = "items", "keys", "values"
+_DECODE_BLOCK = 2048  # entries decoded at a time: ~0.5 MiB of new objects, cache-sized
 
 
 class TableCore:
@@ -103,6 +105,8 @@ class TableBase(TableCore, MutableMapping):
         self.Key = key_type or map.key_type or self._default_key(map)
         self._check_size("key", self.Key, map.key_size)
         self._no_batch: set[Cmd] = set() if map.type in _BATCH_TYPES else set(Cmd)
+        self._dump_ok = True  # until the kernel refuses the one-pass walker (.dump)
+        self._seen: int | None = None  # entries the last whole-map read found
         # Whether an int key/leaf is just Key(i)/Leaf(i) (no override): the hot paths inline it.
         cls = type(self)
         self._plain_int_key = cls._key is TableBase._key
@@ -185,8 +189,28 @@ class TableBase(TableCore, MutableMapping):
 
     # -- bulk reads
     def __len__(self) -> int:
-        counted = self._drain(Cmd.MAP_LOOKUP_BATCH)
-        return counted if counted is not None else sum(1 for _ in self.__iter__())
+        counted = None
+        if self._one_pass(copy=False):
+            from .dump import count
+            try:
+                counted = count(self.map)
+            except (BPFError, OSError):
+                self._dump_ok = False
+        if counted is None:
+            counted = self._drain(Cmd.MAP_LOOKUP_BATCH)
+        if counted is None:
+            counted = sum(1 for _ in self.__iter__())
+        self._seen = counted
+        return counted
+
+    def _one_pass(self, copy: bool) -> bool:
+        """Whether to read the whole map in one kernel pass (:mod:`.dump`) rather than in
+        batches, judging by the last count seen (half the slots before the first)."""
+        if not self._dump_ok:
+            return False
+        from .dump import dumpable, pays_off  # on first use: it brings the program loader
+        return dumpable(self.map) and pays_off(
+            self.map, self.max_entries // 2 if self._seen is None else self._seen, copy=copy)
 
     def keys(self) -> list:  # type: ignore[override]
         """Every key, as a list (one batch syscall per few thousand entries where supported)."""
@@ -219,8 +243,10 @@ class TableBase(TableCore, MutableMapping):
         """Leaves as read from the kernel -> as this table presents them."""
         return raw
 
-    def _read(self, cmd: Cmd, want: str) -> list | None:
+    def _read(self, cmd: Cmd, want: str, one_pass: bool = True) -> list | None:
         """Every entry through batch ``cmd``, as a list of ``want``; None if unsupported.
+        A lookup of a map that one kernel pass reads faster (:mod:`.dump`) takes
+        that pass instead, unless ``one_pass`` is False.
 
         Decoding creates many small objects at once, so the cyclic GC is paused
         meanwhile: its repeated passes over the young objects would dominate.
@@ -229,19 +255,27 @@ class TableBase(TableCore, MutableMapping):
             return None
         key_t, keys_of = batch_decoder(self.Key)
         leaf_t, leaves_of = batch_decoder(self.Leaf)
-        reader = BatchReader(self.map, cmd, key_t, leaf_t, chunk=self.batch_chunk)
+        chunks: Any = None
+        if one_pass and cmd == Cmd.MAP_LOOKUP_BATCH and self._one_pass(copy=True):
+            chunks = self._dumped(key_t, leaf_t)
+        if chunks is None:
+            chunks = BatchReader(self.map, cmd, key_t, leaf_t, chunk=self.batch_chunk)
         leaves = self._leaves
         gc_was_on = gc.isenabled()
         gc.disable()
         try:
             out: list = []
-            for karr, varr, n, _ in reader:
-                if want == _ITEMS:
-                    out += zip(keys_of(karr, n), leaves(leaves_of(varr, n)))
-                elif want == _KEYS:
-                    out += keys_of(karr, n)
-                else:
-                    out += leaves(leaves_of(varr, n))
+            for karr, varr, n, _ in chunks:
+                # Block by block: a pair's objects are still in the CPU cache when zip() takes them.
+                for lo in range(0, n, _DECODE_BLOCK):
+                    hi = min(n, lo + _DECODE_BLOCK)
+                    if want == _ITEMS:
+                        out += zip(keys_of(karr, lo, hi), leaves(leaves_of(varr, lo, hi)))
+                    elif want == _KEYS:
+                        out += keys_of(karr, lo, hi)
+                    else:
+                        out += leaves(leaves_of(varr, lo, hi))
+            self._seen = len(out)
             return out
         except BatchUnsupported:
             self._no_batch.add(cmd)
@@ -249,6 +283,17 @@ class TableBase(TableCore, MutableMapping):
         finally:
             if gc_was_on:
                 gc.enable()
+
+    def _dumped(self, key_t: Any, leaf_t: Any) -> list[Chunk] | None:
+        """The whole map as one chunk read by :func:`.dump.dump`; None (and batch reads
+        from now on) when the kernel refuses the walker program."""
+        from .dump import dump
+        try:
+            buf, n = dump(self.map)
+        except (BPFError, OSError):
+            self._dump_ok = False
+            return None
+        return [Chunk((key_t * n).from_buffer(buf), (leaf_t * n).from_buffer(buf, n * self.map.key_size), n, True)]
 
     def _drain(self, cmd: Cmd) -> int | None:
         """Run batch ``cmd`` over the whole map without decoding; the entry count, or None."""
@@ -291,7 +336,7 @@ class TableBase(TableCore, MutableMapping):
 
     def items_lookup_batch(self) -> Iterator[tuple[Any, Any]]:
         """Yield every (key, leaf) read with BPF_MAP_LOOKUP_BATCH."""
-        fetched = self._read(Cmd.MAP_LOOKUP_BATCH, _ITEMS)
+        fetched = self._read(Cmd.MAP_LOOKUP_BATCH, _ITEMS, one_pass=False)
         if fetched is None:
             raise self._unsupported("BPF_MAP_LOOKUP_BATCH")
         yield from fetched

@@ -1,6 +1,6 @@
 """The ctypes types of table keys and leaves: defaults, fd-like arguments, batch elements.
 
-Batch reads decode a whole chunk by slicing a ctypes array (``arr[:n]``),
+Batch reads decode a chunk by slicing a ctypes array (``arr[start:stop]``),
 which creates one view object per entry in C, with no per-entry Python code.
 Arrays of structures, unions, arrays and subclasses of simple types slice
 into objects, but arrays of the plain simple types (``c_uint``, ...) slice
@@ -61,18 +61,18 @@ def _reduce(self: Any) -> tuple:
     return type(self).__base__, (self.value,)
 
 
-def _slice(arr: Any, n: int) -> list:
-    return arr[:n]
+def _slice(arr: Any, start: int, stop: int) -> list:
+    return arr[start:stop]
 
 
-def batch_decoder(ctype: Any) -> tuple[Any, Callable[[Any, int], list]]:
+def batch_decoder(ctype: Any) -> tuple[Any, Callable[[Any, int, int], list]]:
     """``(element, decode)``: batch buffers for ``ctype`` are arrays of ``element``, and
-    ``decode(arr, n)`` gives the first ``n`` entries as ``ctype`` objects."""
+    ``decode(arr, start, stop)`` gives entries ``start:stop`` as ``ctype`` objects."""
     if ctype.__base__ is not ct._SimpleCData:
         return ctype, _slice            # structs, unions, arrays, subclasses: already objects
     if getattr(ctype, _NATIVE_ORDER, ctype) is not ctype:
         # Byte-swapped types (c_uint.__ctype_be__): a subclass would read in native order.
-        return ctype, lambda arr, n: list(map(ctype, arr[:n]))
+        return ctype, lambda arr, start, stop: list(map(ctype, arr[start:stop]))
     stand_in = _STAND_INS.get(ctype)
     if stand_in is None:
         stand_in = type(ctype)(ctype.__name__, (ctype,), {

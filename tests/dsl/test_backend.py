@@ -1,0 +1,211 @@
+"""The LLVM worker: only BPF registered, framing, the module view the checks walk, and its lifecycle."""
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from pybpf_dsl import bpf_function
+from pybpf_dsl.errors import CompileError
+from pybpf_dsl.lower import backend, compile_programs, pipeline
+from pybpf_dsl.types import u32, u64
+
+from .harness import entry_program, kernel_runner
+
+
+def _python(code: str, directory) -> subprocess.CompletedProcess:
+    """Run ``code`` as a script file (the DSL reads its functions' source) in a fresh interpreter."""
+    script = directory / "script.py"
+    script.write_text(textwrap.dedent(code))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
+    return subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120, env=env)
+
+
+@bpf_function
+def mix(a: u64, b: u32) -> u64:
+    acc: u64 = a
+    for i in range(4):
+        acc = acc * 31 + (b >> i)
+    return acc
+
+
+def test_worker_registers_only_the_bpf_target(tmp_path):
+    out = _python(f"""
+        import importlib.util
+        spec = importlib.util.spec_from_file_location("pipeline", {pipeline.__file__!r})
+        p = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(p)
+        from llvmlite.binding import ffi
+        assert p._bpf_init_functions(ffi.lib._lib) is not None, "BPF initialisers not found"
+        p.target_machine()
+        import llvmlite.binding as llvm
+        try:
+            llvm.Target.from_triple("x86_64-unknown-linux-gnu")
+        except RuntimeError:
+            print("only-bpf")
+    """, tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "only-bpf"
+
+
+def test_missing_symbols_fall_back_to_every_target(tmp_path):
+    class Lib:
+        _name = "/proc/self/exe"            # an ELF without LLVM's BPF initialisers
+    assert pipeline._bpf_init_functions(Lib()) is None
+    Lib._name = str(tmp_path / "absent.so")
+    assert pipeline._bpf_init_functions(Lib()) is None
+    (tmp_path / "junk.so").write_bytes(b"not an ELF file at all" * 4)
+    Lib._name = str(tmp_path / "junk.so")
+    assert pipeline._bpf_init_functions(Lib()) is None
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.sampled_from([b"O", b"E", b"S", b"+", b"!"]), st.binary(max_size=60_000), st.data())
+def test_frames_round_trip_and_a_cut_frame_reads_as_eof(tag, payload, data):
+    frame = tag + len(payload).to_bytes(4, "little") + payload
+    cut = data.draw(st.integers(0, len(frame) - 1))
+    r, w = os.pipe()
+    try:
+        pipeline.write_frame(w, tag, payload)
+        assert pipeline.read_frame(r) == (tag, payload)
+        os.write(w, frame[:cut])
+        os.close(w)
+        w = -1
+        assert pipeline.read_frame(r) is None
+    finally:
+        os.close(r)
+        if w >= 0:
+            os.close(w)
+
+
+IR = textwrap.dedent('''\
+    target triple = "bpfel"
+
+    declare void @ext(ptr)
+
+    define internal i64 @"helper.1"(i64 %x) noinline {
+    entry:
+      %r = add i64 %x, 1
+      ret i64 %r
+    }
+
+    define i32 @prog(ptr %ctx) section "syscall" {
+    entry:
+      %buf = alloca [64 x i8], align 8
+      %"odd name" = alloca i64, align 8
+      call void @llvm.memset.p0.i64(ptr align 8 %buf, i8 0, i64 64, i1 false)
+      %v = tail call i64 @"helper.1"(i64 3)
+      store i64 %v, ptr %"odd name", align 8
+      call void @ext(ptr %buf)
+      br label %next
+
+    next:
+      ret i32 0
+    }
+
+    declare void @llvm.memset.p0.i64(ptr, i8, i64, i1)
+    ''')
+
+
+def test_module_view_matches_llvmlite():
+    import llvmlite.binding as llvm
+    pipeline.target_machine()
+    ref = llvm.parse_assembly(IR)
+
+    def shape(mod):
+        return [(f.name, f.is_declaration,
+                 [(i.opcode, str(i).strip()) for b in f.blocks for i in b.instructions
+                  if i.opcode in ("alloca", "call")])
+                for f in mod.functions]
+    assert shape(backend.OptimisedModule(str(ref))) == shape(ref)
+
+
+def test_user_process_never_maps_llvm(tmp_path):
+    out = _python("""
+        import sys
+        from pybpf_dsl import bpf_function
+        from pybpf_dsl.types import u64
+        from pybpf_dsl.lower import compile_programs
+        from tests.dsl.harness import entry_program
+
+        @bpf_function
+        def inc(a: u64) -> u64:
+            return a + 1
+
+        obj = compile_programs(entry_program(inc))
+        assert obj.elf[:4] == b"\\x7fELF" and "syscall" in obj.assembly()
+        maps = open("/proc/self/maps").read()
+        print("llvmlite.binding" in sys.modules, "libllvmlite" in maps)
+    """, tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["False", "False"]
+
+
+def test_a_killed_worker_is_replaced_and_results_stay_right():
+    with kernel_runner(mix) as run:
+        first = run(7, 9)
+    w = backend._worker
+    assert w is not None and not w.exited()
+    os.kill(w.pid, 9)
+    os.waitid(os.P_PID, w.pid, os.WEXITED | os.WNOWAIT)      # dead, not yet reaped
+    with kernel_runner(mix) as run:
+        assert run(7, 9) == first == mix(7, 9)
+    assert backend._worker is not w and w.status == -9
+
+
+def test_a_worker_dying_on_a_request_twice_is_a_compile_error(monkeypatch):
+    real = pipeline.write_frame
+
+    def kill_then_write(fd, tag, payload):
+        pid = backend._worker.pid
+        os.kill(pid, 9)
+        os.waitid(os.P_PID, pid, os.WEXITED | os.WNOWAIT)
+        real(fd, tag, payload)
+    monkeypatch.setattr(pipeline, "write_frame", kill_then_write)
+    with pytest.raises(CompileError, match="LLVM's BPF backend failed"):
+        compile_programs(entry_program(mix))
+    monkeypatch.undo()
+    assert compile_programs(entry_program(mix)).elf[:4] == b"\x7fELF"
+
+
+def test_idle_worker_exits():
+    r, w = os.pipe()
+    try:
+        assert pipeline.serve(r, w, idle=0.05) == pipeline.IDLE_EXIT
+        os.close(w)
+        w = -1
+        assert pipeline.serve(r, -1, idle=5) == 0      # EOF: the user's process has gone
+    finally:
+        os.close(r)
+        if w >= 0:
+            os.close(w)
+
+
+def test_shutdown_reaps_the_worker_and_the_next_compile_starts_one():
+    compile_programs(entry_program(mix))
+    w = backend._worker
+    backend.shutdown()
+    assert w.status == 0
+    with pytest.raises(ProcessLookupError):
+        os.kill(w.pid, 0)
+    assert compile_programs(entry_program(mix)).elf[:4] == b"\x7fELF"
+    assert backend._worker is not w and not backend._worker.exited()
+
+
+def test_a_forked_child_compiles_with_its_own_worker():
+    compile_programs(entry_program(mix))
+    parent_worker = backend._worker
+    pid = os.fork()
+    if pid == 0:
+        ok = False
+        try:
+            ok = compile_programs(entry_program(mix)).elf[:4] == b"\x7fELF" and backend._worker is not parent_worker
+            backend.shutdown()
+        finally:
+            os._exit(0 if ok else 1)
+    assert os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) == 0
+    assert backend._worker is parent_worker and not parent_worker.exited()
+    assert compile_programs(entry_program(mix)).elf[:4] == b"\x7fELF"
