@@ -16,7 +16,8 @@ it waited for.  The DSL compiles in an LLVM worker process
 (pybpf_dsl/lower/pipeline.py, started by backend.py), which the child waits
 for at exit, so the worker's peak is in that figure; the columns "user" and
 "llvm" split it (the child's own peak; its children's, after
-``backend.shutdown()``).
+``backend.shutdown()``).  Both processes are alive while LLVM runs, so the
+target is judged on their sum, an upper bound of the machine-wide peak.
 
 Where a cold start's memory goes (python3.11, llvmlite 0.50, measured with
 /proc/self/smaps_rollup; MiB resident after each stage):
@@ -122,9 +123,10 @@ def main() -> None:
     print(f"issue-3 example, process start -> attached (median of {runs}), peak RSS (max; shared machine: noisy):")
     for kind, (ms, mib, user, llvm, cpu) in res.items():
         t_ms, t_mib = TARGETS[kind]
-        ok = "ok" if ms <= t_ms and mib <= t_mib else "MISSES TARGET"
-        print(f"  pybpf_dsl {kind:7s} {ms:7.1f} ms {mib:7.1f} MiB   (user {user:5.1f}, llvm {llvm:5.1f} MiB;"
-              f" CPU {cpu:5.1f} ms; target {t_ms} ms, {t_mib} MiB: {ok})")
+        both = user + llvm                   # alive at the same time while LLVM runs
+        ok = "ok" if ms <= t_ms and both <= t_mib else "MISSES TARGET"
+        print(f"  pybpf_dsl {kind:7s} {ms:7.1f} ms {mib:7.1f} MiB   (user {user:5.1f} + llvm {llvm:5.1f}"
+              f" = {both:5.1f} MiB; CPU {cpu:5.1f} ms; target {t_ms} ms, {t_mib} MiB: {ok})")
     for name, (ms, mib) in REFERENCE.items():
         print(f"  {name:17s} {ms:7.1f} ms {mib:7.1f} MiB   (measured on this machine type, issue 3)")
 

@@ -43,13 +43,15 @@ class PerfEventArray(_EventTable, ArrayBase):
         self._events: dict[int, Any] = {}
 
     def open_perf_buffer(self, callback: Callable, page_cnt: int = 8, lost_cb: Callable | None = None,
-                         wakeup_events: int | None = None) -> Any:
+                         wakeup_events: int | None = 1) -> Any:
         """Open a perf ring per CPU; ``callback(cpu, data, size)`` runs for each event on poll.
 
         ``page_cnt`` (a power of two) sizes each ring; ``lost_cb(count)`` gets
-        lost-sample counts.  Wakeups are batched (a quarter-full ring, or every
-        10 ms at the latest: see :mod:`..perf_buffer`); ``wakeup_events=N``
-        keeps bcc's wakeup every N samples.  The reader is stored in the owner's
+        lost-sample counts.  As in bcc the reader wakes for every sample
+        (``wakeup_events=1``), so a callback that looks the sender up in
+        /proc runs before a short-lived sender exits; ``wakeup_events=None``
+        batches wakeups (a quarter-full ring, or 10 ms at the latest: see
+        :mod:`..perf_buffer`), which sustains several times the event rate.  The reader is stored in the owner's
         ``perf_buffers[name]`` so ``perf_buffer_poll()`` finds it.
         """
         if page_cnt <= 0 or page_cnt & (page_cnt - 1):
