@@ -5,6 +5,8 @@ benchmarks, so bcc measurements run in a child process.  bcc 0.26 needs kernel
 headers: BCC_KERNEL_SOURCE points at a 6.1 header tree assembled as
 ../shared/notes/kernel-facts.md describes (/opt/bcc-kernel-src by default).
 Its struct offsets are wrong on this kernel, so use it for speed only.
+``PYBPF_BENCH_BCC=0`` skips bcc's side (CI): every benchmark then prints its
+recorded reference figures, labelled, as on a machine without bcc.
 """
 
 from __future__ import annotations
@@ -18,7 +20,10 @@ KERNEL_SOURCE = os.environ.get("BCC_KERNEL_SOURCE", "/opt/bcc-kernel-src")
 
 
 def available() -> bool:
-    """True when the system Python can import bcc and a header tree exists."""
+    """True when bcc's side is wanted (``PYBPF_BENCH_BCC`` is not 0), the system Python can
+    import bcc and a header tree exists."""
+    if os.environ.get("PYBPF_BENCH_BCC", "1") in ("0", "no", "off"):
+        return False
     if not (os.path.exists(SYSTEM_PYTHON) and os.path.isdir(KERNEL_SOURCE)):
         return False
     probe = subprocess.run([SYSTEM_PYTHON, "-c", "import bcc"], capture_output=True)

@@ -26,6 +26,7 @@ RATE_STEP = 2 ** 0.5
 LAST_RATE = 8e6
 STEP_SECONDS = 0.5
 SATURATED = 0.85  # a step reaching less than this share of its target rate: the producer's limit
+ATTEMPTS = 5      # attempts a step gets
 
 # one line in per step, "rate seconds" (rate 0: as fast as possible); one line out, the calls made
 _PRODUCER = r"""
@@ -48,6 +49,12 @@ for line in sys.stdin:
         done += burst
     print(done, flush=True)
 """
+
+
+def quick() -> None:
+    """CI mode (``--quick``): steps of 0.1 s, two target rates, two attempts a step."""
+    global STEP_SECONDS, LAST_RATE, ATTEMPTS
+    STEP_SECONDS, LAST_RATE, ATTEMPTS = 0.1, FIRST_RATE * RATE_STEP, 2
 
 
 def cpus() -> tuple[int, int]:
@@ -111,11 +118,12 @@ def run_step(producer: Producer, rate: float, seconds: float, poll: Callable[[in
 
 
 def no_loss_rate(step: Callable[[float, float], tuple[int, int]],
-                 seconds: float = STEP_SECONDS, attempts: int = 5) -> dict:
+                 seconds: float | None = None, attempts: int | None = None) -> dict:
     """Step a producer's target rate up by RATE_STEP from FIRST_RATE until the reader loses samples.
 
     ``step(rate, seconds)`` runs one step and returns (samples produced,
-    samples delivered).  An attempt succeeds when nothing was lost and the
+    samples delivered); ``seconds`` and ``attempts`` default to STEP_SECONDS
+    and ATTEMPTS.  An attempt succeeds when nothing was lost and the
     producer made at least SATURATED of its target; a step gets up to
     ``attempts`` attempts (the machine is shared: a neighbour can slow the
     producer or stall the reader), and fails at its second attempt with
@@ -126,6 +134,8 @@ def no_loss_rate(step: Callable[[float, float], tuple[int, int]],
     "top" at LAST_RATE); ``steps``: every attempt as (target, produced/s,
     lost).
     """
+    seconds = seconds or STEP_SECONDS
+    attempts = attempts or ATTEMPTS
     steps: list[tuple[float, float, int]] = []
     best, rate = 0.0, FIRST_RATE
     while rate <= LAST_RATE:

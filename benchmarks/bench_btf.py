@@ -3,17 +3,23 @@
 Also: building a ctypes type for task_struct, and parsing + loading a small
 compiled BPF object (when the ziglang compiler is installed).
 
-    python3 benchmarks/bench_btf.py
+    python3 benchmarks/bench_btf.py [--quick]
+
+``--quick``: one run of each.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import statistics
 import subprocess
 import sys
 import tempfile
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _repo import QUICK_HELP, child_env  # noqa: E402
 
 COLD = r"""
 import json, time
@@ -72,7 +78,8 @@ print(json.dumps({"import_ms": (t1 - t0) * 1e3, "parse_ms": (t2 - t1) * 1e3,
 def _runs(code: str, n: int, *args: str) -> dict[str, list[float]]:
     out: dict[str, list[float]] = {}
     for _ in range(n):
-        res = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, check=True)
+        res = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, check=True,
+                             env=child_env())
         for k, v in json.loads(res.stdout.splitlines()[-1]).items():
             out.setdefault(k, []).append(v)
     return out
@@ -88,8 +95,11 @@ def _show(title: str, figures: dict[str, list[float]]) -> None:
 
 
 def main() -> None:
-    figures = _runs(COLD, 7)
-    _show("cold start, fresh process each run (7 runs):", figures)
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help=QUICK_HELP)
+    cold_runs, load_runs = (1, 1) if ap.parse_args().quick else (7, 5)
+    figures = _runs(COLD, cold_runs)
+    _show(f"cold start, fresh process each run ({cold_runs} runs):", figures)
     total = [a + b for a, b in zip(figures["kernel_btf_ms"], figures["find_ms"])]
     print(f"  kernel_btf() + find('task_struct'): median {statistics.median(total):.1f} ms"
           f" (target: well under 50 ms)")
@@ -106,8 +116,9 @@ def main() -> None:
         with open(src, "w") as f:
             f.write(OBJECT)
         subprocess.run([sys.executable, "-m", "ziglang", "cc", "-target", "bpfel-freestanding-none",
-                        "-O2", "-g", "-c", src, "-o", obj], check=True)
-        _show("parse + load a one-map CO-RE program (5 runs):", _runs(LOAD, 5, obj))
+                        "-O2", "-g", "-c", src, "-o", obj], check=True,
+                       env=child_env(ZIG_GLOBAL_CACHE_DIR=tmp, ZIG_LOCAL_CACHE_DIR=tmp))  # not ~/.cache/zig
+        _show(f"parse + load a one-map CO-RE program ({load_runs} runs):", _runs(LOAD, load_runs, obj))
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """Event delivery rates of the perf buffer and ring buffer readers, next to bcc's.
 
-Run as root: ``PYTHONPATH=. python3 benchmarks/bench_buffers.py`` (about two minutes).
+Run as root: ``python3 benchmarks/bench_buffers.py [-v] [--quick]`` (about two minutes;
+``--quick``: small bursts, steps of 0.1 s, two target rates: a few seconds).
 
 Every sample is 24 bytes, ``struct { u64 seq, a, b; }``, numbered by the
 producer; both sides use the same program shape (perf_event_output, or
@@ -37,7 +38,7 @@ bcc's ``table.event(data).seq``).
   This is what a reader can do when the producer is not the limit.
 * First read in a fresh process: what the first ``consume()`` and the first
   ``read_into()`` cost in time and peak RSS, and whether they load llvmlite
-  (the callback paths must not; the bulk paths' native loops do, once).
+  (no read path may: the bulk copies are strided array/memoryview copies).
 
 bcc runs in a child process under the system Python when it is installed
 (benchmarks/_bcc.py); otherwise only our figures are printed.  Figures are
@@ -46,6 +47,7 @@ noisy on a shared 2-CPU machine: compare medians of several runs.
 
 from __future__ import annotations
 
+import argparse
 import ctypes
 import json
 import os
@@ -59,6 +61,7 @@ sys.path.insert(0, os.path.join(HERE, "..", "tests", "runtime"))
 
 import _bcc  # noqa: E402
 import _stream  # noqa: E402
+from _repo import QUICK_HELP, child_env  # noqa: E402
 from buffer_producers import (counter_map, perf_array, perf_producer, ringbuf,  # noqa: E402
                               ringbuf_producer, run, tracepoint_seq_producer)
 
@@ -75,6 +78,14 @@ PERF_BURST, PERF_ROUNDS, PERF_PAGES = 20_000, 10, 256      # 800 KB of records p
 RING_BURST, RING_ROUNDS, RING_BYTES = 100_000, 5, 1 << 22  # 3.2 MB per burst, 4 MiB ring
 BCC_WAKEUP = 64  # a reference row: bcc's perf buffer asked to wake every 64 samples
 BULK_ITEMS = 1 << 16                                       # the reused read_into array
+QUICK = False
+
+
+def _quick() -> None:
+    """``--quick``: the smallest sizes that still take every path (figures not meaningful)."""
+    global QUICK, PERF_BURST, PERF_ROUNDS, RING_BURST, RING_ROUNDS
+    QUICK, PERF_BURST, PERF_ROUNDS, RING_BURST, RING_ROUNDS = True, 2_000, 1, 5_000, 1
+    _stream.quick()
 
 
 class Event(ctypes.Structure):
@@ -121,8 +132,7 @@ def _counter_value(counter) -> int:
 def _capacity(prog, burst: int, rounds: int, deliver) -> float:
     """events/s of ``deliver()`` (returns how many it delivered) over ``rounds`` bursts.
 
-    One untimed burst first warms caches (and, for the bulk paths, compiles the native loops
-    once).
+    One untimed burst first warms caches.
     """
     run(prog, burst)
     assert deliver() == burst
@@ -302,7 +312,7 @@ def ours_first_read() -> dict:
     """{path: (seconds, peak RSS growth in MiB, llvmlite loaded after it)} in a fresh process."""
     snippet = _FIRST_READ % {"producers": os.path.join(HERE, "..", "tests", "runtime")}
     done = subprocess.run([sys.executable, "-c", snippet], capture_output=True, text=True,
-                          timeout=60, check=True)
+                          timeout=60, check=True, env=child_env())
     return json.loads(done.stdout)
 
 
@@ -312,6 +322,8 @@ _BCC_SNIPPET = r'''
 import ctypes as ct, json, os, sys, time
 sys.path.insert(0, %(here)r)
 import _stream
+if %(quick)r:
+    _stream.quick()
 from bcc import BPF
 text = """
 struct ev { u64 seq, a, b; };
@@ -446,7 +458,7 @@ def bcc() -> dict | None:
                               "perf_pages": PERF_PAGES,
                               "perf_rounds": PERF_ROUNDS, "perf_burst": PERF_BURST,
                               "ring_rounds": RING_ROUNDS, "ring_burst": RING_BURST,
-                              "wakeup": BCC_WAKEUP}
+                              "wakeup": BCC_WAKEUP, "quick": QUICK}
     try:
         return _bcc.run(snippet)
     except Exception as exc:  # report, keep our figures
@@ -470,13 +482,20 @@ def _live_line(title: str, result: dict, ref: dict | None, target: float | None 
 
 
 def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("-v", dest="verbose", action="store_true", help="print every step")
+    ap.add_argument("--quick", action="store_true", help=QUICK_HELP)
+    args = ap.parse_args()
+    if args.quick:
+        _quick()
     live = ours_live()
     capacity = ours_capacity()
     first = ours_first_read()
     theirs = bcc() or {}
     bcc_perf = theirs.get("perf_live")
 
-    print("live producer, highest delivered rate with zero loss (steps of 0.5 s, rate x1.41 per step;"
+    print("live producer, highest delivered rate with zero loss"
+          f" (steps of {_stream.STEP_SECONDS:g} s, rate x1.41 per step;"
           " ratios vs bcc's perf buffer callback)" + ("" if theirs else " (bcc not available)"))
     print("  (noisy on a shared machine: compare medians of several runs; -v prints every step)")
     print(f"  issue 2, bcc 0.26 elsewhere: perf buffer callback {ISSUE['perf']:,}/s (no loss),"
@@ -517,7 +536,7 @@ def main() -> None:
     for name, (seconds, grown, llvm) in first.items():
         print(f"  {name:<10} {seconds * 1000:8.3f} ms, peak RSS +{grown:5.1f} MiB, llvmlite "
               + ("loaded" if llvm else "not loaded"))
-    if "-v" in sys.argv[1:]:
+    if args.verbose:
         for who, results in (("ours", live), ("bcc", {k: v for k, v in theirs.items() if k.endswith("_live")})):
             for key, result in results.items():
                 steps = ", ".join(f"{target / 1e3:.0f}k:{made / 1e3:.0f}k/{lost}"

@@ -1,6 +1,8 @@
 """Per-event kernel cost: DSL code against bcc's C (clang -O2 through compat_c) for the same logic.
 
-Run as root: ``python3 benchmarks/bench_dsl_codegen.py [syscalls]``.
+Run as root: ``python3 benchmarks/bench_dsl_codegen.py [syscalls] [--quick]`` (``--quick``:
+2,000 calls).  Caches (compat_c's objects, the LLVM worker's) go to a temporary directory, not
+the user's.
 
 Two probes of the issue's kind, each written in the DSL and in bcc C:
 
@@ -25,13 +27,18 @@ run only on that race.  ``bpf.log2l`` is a mostly branch-free binary search.
 
 from __future__ import annotations
 
+import argparse
 import os
 import sys
+import tempfile
 
-from pybpf_dsl import bpf, load, tracepoint
-from pybpf_dsl.maps import HashMap, Histogram
-from pybpf_dsl.runtime import syscall
-from pybpf_dsl.types import u32, u64
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _repo import QUICK_HELP  # noqa: E402  (first: this checkout on sys.path)
+
+from pybpf_dsl import bpf, load, tracepoint  # noqa: E402
+from pybpf_dsl.maps import HashMap, Histogram  # noqa: E402
+from pybpf_dsl.runtime import syscall  # noqa: E402
+from pybpf_dsl.types import u32, u64  # noqa: E402
 
 counts = HashMap[u32, u64](max_entries=10240)
 dist = Histogram()
@@ -96,10 +103,16 @@ def measure(n: int) -> dict[str, dict[str, tuple[int, int, float]]]:
 
 
 def main() -> None:
-    n = int(sys.argv[1]) if len(sys.argv) > 1 else 200_000
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("syscalls", nargs="?", type=int, default=200_000, help="getppid() calls to make")
+    ap.add_argument("--quick", action="store_true", help=QUICK_HELP)
+    args = ap.parse_args()
+    n = 2_000 if args.quick else args.syscalls
     if os.geteuid() != 0:
         sys.exit("run as root")
-    res = measure(n)
+    with tempfile.TemporaryDirectory(prefix="pybpf_bench_") as cache:
+        os.environ.update(PYBPF_CACHE_DIR=cache, XDG_CACHE_HOME=cache)
+        res = measure(n)
     print(f"per-event kernel cost, {n} getppid() calls (BPF_ENABLE_STATS run_time_ns / run_cnt):")
     print(f"  {'probe':<6} {'code':<6} {'insns':>6} {'jited B':>8} {'ns/event':>9}")
     for probe, rows in res.items():

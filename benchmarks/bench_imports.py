@@ -20,7 +20,9 @@ from source at every start.
 ``--profile`` adds, per entry point, the heaviest modules by self time from
 ``python3 -X importtime`` (no-site).
 
-    python3 benchmarks/bench_imports.py [--runs 9] [--profile] [MODULE ...]
+    python3 benchmarks/bench_imports.py [--runs 9] [--profile] [--quick] [MODULE ...]
+
+``--quick``: one run of each.
 """
 
 from __future__ import annotations
@@ -34,7 +36,9 @@ import sysconfig
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _repo import QUICK_HELP, REPO  # noqa: E402
+
 ENTRY_POINTS = [
     "pybpf_dsl.runtime.uapi",
     "pybpf_dsl.runtime.syscall",
@@ -103,8 +107,11 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=9)
     ap.add_argument("--profile", action="store_true", help="list the heaviest modules of each import")
+    ap.add_argument("--quick", action="store_true", help=QUICK_HELP)
     ap.add_argument("modules", nargs="*", default=ENTRY_POINTS)
     args = ap.parse_args()
+    if args.quick:
+        args.runs = 1
     print(f"medians of {args.runs} fresh processes (min in parentheses)")
     print(f"{'interpreter start-up (-c pass)':36s} site {_fmt(interpreter_ms(False, args.runs))}   "
           f"no-site {_fmt(interpreter_ms(True, args.runs))}")

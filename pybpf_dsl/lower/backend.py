@@ -8,10 +8,13 @@ The work is done by :mod:`.pipeline` running as a child interpreter
   that is the worker, and the user gets a CompileError at their line;
 * the user's process never maps libllvmlite.so (about 70 MiB resident once
   LLVM has run) on top of its own type-checker state (kernel BTF, typed IR):
-  a long-running tracer stays small (~38 MiB instead of ~105 MiB after a
+  a long-running tracer stays small (~25 MiB instead of ~105 MiB after a
   cold start).  While a compilation runs, both processes are alive: the
-  worker peaks at ~84 MiB next to the user's ~38 MiB, so the machine-wide
+  worker peaks at ~84 MiB next to the user's ~25 MiB, so the machine-wide
   peak of a cold start is not lower than with LLVM in-process.
+
+The worker keeps where LLVM's BPF initialisers are in libllvmlite.so in
+:func:`~pybpf_dsl.cache.cache_dir` (see :func:`.pipeline._bpf_init_functions`).
 
 The worker is started when this module is imported (compile_programs()
 imports it before type-checking, so LLVM's start-up overlaps the
@@ -113,7 +116,8 @@ class _Worker:
         req_r, self.req_w = os.pipe()
         self.resp_r, resp_w = os.pipe()
         self.err = os.memfd_create("pybpf_dsl-llvm-stderr", os.MFD_CLOEXEC)
-        argv = [sys.executable, "-I", "-S", pipeline.__file__, site]
+        from ..cache import cache_dir
+        argv = [sys.executable, "-I", "-S", pipeline.__file__, site, cache_dir()]
         try:
             self.pid = os.posix_spawn(sys.executable, argv, os.environ, file_actions=[
                 (os.POSIX_SPAWN_DUP2, req_r, 0), (os.POSIX_SPAWN_DUP2, resp_w, 1),

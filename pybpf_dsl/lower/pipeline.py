@@ -1,7 +1,8 @@
 """The LLVM side of the DSL compiler: BPF target, optimisation passes, emission, and the worker loop.
 
 This module imports only the standard library and ``llvmlite.binding`` so it
-can run as a small separate process (``python -I -S pipeline.py LLVMLITE_DIR``,
+can run as a small separate process (``python -I -S pipeline.py LLVMLITE_DIR
+[CACHE_DIR]``,
 started by :mod:`.backend`): the user's process never maps the 170 MB
 libllvmlite.so, and a fatal error in LLVM's BPF backend (which exits the
 process) ends the worker, not the user's program.
@@ -10,7 +11,9 @@ Memory is the point of most choices here (figures: benchmarks/bench_dsl_startup.
 
 * only the BPF target is registered (:func:`_register_bpf`), not llvmlite's
   twenty: the others' initialisers and code raise the peak by 7.6 MiB
-  (finding BPF's initialisers in the library's symbol table costs ~9 ms);
+  (finding BPF's initialisers in the library's symbol table costs ~9 ms, so
+  where they are is kept in CACHE_DIR, keyed by the library's path, size,
+  mtime and inode, and checked again on every use);
 * the optimiser stays PassBuilder's O2 pipeline.  An explicit pass list
   (always-inliner, SROA, instcombine, simplifycfg, GVN, DSE, ADCE) measured
   1.8 MiB less but lost O2's inter-procedural attribute inference and
@@ -19,12 +22,17 @@ Memory is the point of most choices here (figures: benchmarks/bench_dsl_startup.
 * code generation stays at -O2: -O1 gives the same code and memory, -O0
   saves 1.5 MiB but makes the issue's program 174 instructions instead of 111;
 * the module optimised for a compilation is the one emitted (no re-parse),
-  so the object is byte-identical to optimising and emitting in one process.
+  so the object is byte-identical to optimising and emitting in one process;
+* the worker imports only the llvmlite.binding submodules it calls
+  (:func:`_only_needed_submodules`), not the package's ``__init__`` that
+  imports all of them: ~3 ms of its ~50 ms start.
 
 Not reachable from here: most of the worker's pages are libllvmlite.so's
 code faulted in at load time (relocations, ~700 static initialisers, each
 fault mapping 64 KiB around it; MADV_RANDOM does not stop that fault-around),
-and llvmlite.binding's Python layer adds ~5 MiB and ~25 ms of imports.
+and llvmlite.binding's Python layer still adds ~5 MiB and ~20 ms of imports
+(half of it importlib.resources, which llvmlite's ffi module needs to find
+the library).
 """
 
 from __future__ import annotations
@@ -104,46 +112,111 @@ def _symbol_values(fd: int, symtab: tuple[int, ...], name_offs: dict[bytes, int]
     return values
 
 
-def _bpf_init_functions(lib: Any) -> list[Any] | None:
+def _lookup(fd: int, secs: list[tuple[int, ...]]) -> dict[bytes, int] | None:
+    """The anchor's value (from .dynsym) and the BPF initialisers' (from .symtab)."""
+    found: dict[bytes, int] = {}
+    for kind, names in ((11, (_ANCHOR,)), (2, _BPF_INIT)):          # SHT_DYNSYM, SHT_SYMTAB
+        tab = next((s for s in secs if s[1] == kind), None)
+        if tab is None or tab[6] >= len(secs):
+            return None
+        offs = _string_offsets(fd, secs[tab[6]], os.path.commonprefix(names), names)
+        found.update(_symbol_values(fd, tab, offs))
+    return found if len(found) == 1 + len(_BPF_INIT) else None
+
+
+def _cache_file(cache_dir: str, st: os.stat_result) -> tuple[str, bytes]:
+    """Where the symbol values for the library ``st`` describes are kept, and the key they are kept under."""
+    return (os.path.join(cache_dir, f"llvm-bpf-init-{st.st_dev:x}-{st.st_ino:x}"),
+            f"{st.st_size} {st.st_mtime_ns} {st.st_ino}".encode())
+
+
+def _cached(cache_dir: str | None, path: bytes, st: os.stat_result) -> dict[bytes, int] | None:
+    """The values stored by :func:`_store` for this very file (same path, size, mtime, inode), or None."""
+    if not cache_dir:
+        return None
+    name, key = _cache_file(cache_dir, st)
+    try:
+        with open(name, "rb") as f:
+            stored_path, stored_key, values = f.read().split(b"\0")
+        numbers = [int(v, 16) for v in values.split()]
+    except (OSError, ValueError):
+        return None
+    if stored_path != path or stored_key != key or len(numbers) != 1 + len(_BPF_INIT):
+        return None
+    return dict(zip((_ANCHOR, *_BPF_INIT), numbers))
+
+
+def _store(cache_dir: str | None, path: bytes, st: os.stat_result, found: dict[bytes, int]) -> None:
+    """Keep ``found`` for :func:`_cached` (best effort, written atomically)."""
+    if not cache_dir:
+        return
+    name, key = _cache_file(cache_dir, st)
+    values = b" ".join(b"%x" % found[n] for n in (_ANCHOR, *_BPF_INIT))
+    tmp = f"{name}.{os.getpid()}.tmp"
+    try:
+        os.makedirs(cache_dir, exist_ok=True)
+        with open(tmp, "wb") as f:
+            f.write(b"\0".join((path, key, values)))
+        os.replace(tmp, name)
+    except OSError:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+
+
+def _bpf_init_functions(lib: Any, cache_dir: str | None = None) -> list[Any] | None:
     """LLVM's four BPF initialisers in the loaded libllvmlite.so, or None when they cannot be found.
 
     They are local symbols (llvmlite exports only "initialise everything"),
     so their addresses come from the library's own .symtab, relative to an
-    exported function found in both .dynsym and the running process.
+    exported function found in both .dynsym and the running process.  With a
+    ``cache_dir``, the symbol values found are kept there for the next start;
+    kept or fresh, they are only used when the initialisers lie in the
+    library's executable sections and the load address is page-aligned.
     """
     import ctypes
     try:
-        fd = os.open(lib._name, os.O_RDONLY | os.O_CLOEXEC)
+        path = os.fsencode(lib._name)
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     except (OSError, TypeError):
         return None
     try:
+        st = os.fstat(fd)
         secs = _sections(fd)
-        found: dict[bytes, int] = {}
-        for kind, names in ((11, (_ANCHOR,)), (2, _BPF_INIT)):          # SHT_DYNSYM, SHT_SYMTAB
-            tab = next((s for s in secs if s[1] == kind), None)
-            if tab is None or tab[6] >= len(secs):
+        code = [(s[3], s[3] + s[5]) for s in secs if s[2] & 4]             # SHF_EXECINSTR: [addr, end)
+        exported = getattr(lib, _ANCHOR.decode(), None)
+        if exported is None:
+            return None
+        anchor = ctypes.cast(exported, ctypes.c_void_p).value
+
+        def plausible(found: dict[bytes, int] | None) -> bool:
+            return found is not None and not (anchor - found[_ANCHOR]) % 4096 and all(
+                any(lo <= found[n] < hi for lo, hi in code) for n in (_ANCHOR, *_BPF_INIT))
+
+        found = _cached(cache_dir, path, st)
+        if not plausible(found):
+            found = _lookup(fd, secs)
+            if not plausible(found):
                 return None
-            offs = _string_offsets(fd, secs[tab[6]], os.path.commonprefix(names), names)
-            found.update(_symbol_values(fd, tab, offs))
+            _store(cache_dir, path, st, found)
     finally:
         os.close(fd)
-    if len(found) != 1 + len(_BPF_INIT):
-        return None
-    load_base = ctypes.cast(getattr(lib, _ANCHOR.decode()), ctypes.c_void_p).value - found[_ANCHOR]
-    code = [(s[3], s[3] + s[5]) for s in secs if s[2] & 4]                 # SHF_EXECINSTR: [addr, end)
-    if not all(any(lo <= found[n] < hi for lo, hi in code) for n in _BPF_INIT):
-        return None
+    load_base = anchor - found[_ANCHOR]
     return [ctypes.CFUNCTYPE(None)(load_base + found[n]) for n in _BPF_INIT]
+
+
+_cache_dir: str | None = None
+"""Where :func:`_bpf_init_functions` keeps what it found (the worker's second argument)."""
 
 
 def _register_bpf() -> None:
     """Make LLVM's BPF target available: only BPF when possible, else every target llvmlite has."""
-    import llvmlite.binding as llvm
-    from llvmlite.binding import ffi
-    inits = _bpf_init_functions(ffi.lib._lib)
+    from llvmlite.binding import ffi, initfini
+    inits = _bpf_init_functions(ffi.lib._lib, _cache_dir)
     if inits is None:
-        llvm.initialize_all_targets()
-        llvm.initialize_all_asmprinters()
+        initfini.initialize_all_targets()
+        initfini.initialize_all_asmprinters()
         return
     for init in inits:
         init()
@@ -152,9 +225,9 @@ def _register_bpf() -> None:
 @lru_cache(maxsize=1)
 def target_machine() -> Any:
     """The BPF target machine (little-endian, cpu v3, codegen at -O2)."""
-    import llvmlite.binding as llvm
+    from llvmlite.binding import targets
     _register_bpf()
-    return llvm.Target.from_triple("bpfel").create_target_machine(cpu="v3", opt=2, codemodel="small")
+    return targets.Target.from_triple("bpfel").create_target_machine(cpu="v3", opt=2, codemodel="small")
 
 
 def optimise(ir_text: str) -> Any:
@@ -162,10 +235,11 @@ def optimise(ir_text: str) -> Any:
 
     Raises RuntimeError (LLVM's message) when the IR does not parse or verify.
     """
-    import llvmlite.binding as llvm
-    mod = llvm.parse_assembly(ir_text)
+    from llvmlite.binding import module, newpassmanagers
+    mod = module.parse_assembly(ir_text)
     mod.verify()
-    pb = llvm.create_pass_builder(target_machine(), llvm.create_pipeline_tuning_options(speed_level=2))
+    pb = newpassmanagers.create_pass_builder(target_machine(),
+                                             newpassmanagers.create_pipeline_tuning_options(speed_level=2))
     pb.getModulePassManager().run(mod, pb)
     mod.verify()
     return mod
@@ -174,10 +248,10 @@ def optimise(ir_text: str) -> Any:
 def emit(ir_text: str, kind: str, mod: Any = None) -> bytes | str:
     """Code for optimised IR: the ELF object (``kind="object"``) or the assembly text.
     ``mod``: that IR already parsed (code generation changes it: use it once)."""
-    import llvmlite.binding as llvm
+    from llvmlite.binding import module
     tm = target_machine()
     if mod is None:
-        mod = llvm.parse_assembly(ir_text)
+        mod = module.parse_assembly(ir_text)
     return tm.emit_object(mod) if kind == "object" else tm.emit_assembly(mod)
 
 
@@ -243,8 +317,27 @@ def serve(rfd: int, wfd: int, idle: float = _IDLE_SECONDS) -> int:
         write_frame(wfd, b"+", out)
 
 
+def _only_needed_submodules() -> None:
+    """Make ``from llvmlite.binding import X`` run only X (and what X imports): the package's
+    ``__init__`` imports every submodule, the JIT and object-file readers included, which
+    this process never uses.  Uses only the import system; the full package is imported
+    instead if llvmlite's layout ever stops allowing it."""
+    import importlib.util
+    spec = importlib.util.find_spec("llvmlite.binding")
+    if spec is None or "llvmlite.binding" in sys.modules:
+        return
+    sys.modules["llvmlite.binding"] = importlib.util.module_from_spec(spec)
+    try:
+        from llvmlite.binding import ffi, initfini, module, newpassmanagers, targets  # noqa: F401
+    except Exception:
+        for name in [n for n in sys.modules if n.startswith("llvmlite.binding")]:
+            del sys.modules[name]
+
+
 if __name__ == "__main__":
     import signal
     signal.signal(signal.SIGINT, signal.SIG_IGN)      # Ctrl-C is for the user's process, which ends us by EOF
     sys.path.insert(0, sys.argv[1])
+    _cache_dir = sys.argv[2] if len(sys.argv) > 2 else None
+    _only_needed_submodules()
     sys.exit(serve(0, 1))

@@ -1,10 +1,12 @@
 """A reader for BTF, the BPF type format: kernel BTF, program BTF and split BTF.
 
 Kernel BTF (``/sys/kernel/btf/vmlinux``) holds 100k+ types, so nothing is
-decoded up front: parsing validates the header and makes one pass over the
-type section to record where each record starts; a :class:`BtfType` is
-decoded when it is first asked for, and a name is looked up by searching
-the string section and then the type section's raw bytes::
+decoded up front: the blob stays one buffer (mapped straight from the
+kernel when it allows, else read once), the type section is viewed in place
+as 32-bit words, and parsing makes one pass over it to record where each
+record starts, in a compact ``array('I')``.  A :class:`BtfType` is decoded
+when it is first asked for, and a name is looked up by searching the string
+section and then the type section's raw bytes::
 
     btf = kernel_btf()
     task = btf.find("task_struct", Kind.STRUCT)
@@ -18,7 +20,9 @@ from __future__ import annotations
 
 import bisect
 import functools
+import mmap
 import os
+import re
 import struct
 from array import array
 from enum import IntEnum
@@ -68,6 +72,7 @@ _PER_VLEN = {Kind.STRUCT: 3, Kind.UNION: 3, Kind.ENUM: 2, Kind.FUNC_PROTO: 2,
              Kind.DATASEC: 3, Kind.ENUM64: 3}
 _SIZED = frozenset({Kind.INT, Kind.STRUCT, Kind.UNION, Kind.ENUM, Kind.ENUM64, Kind.DATASEC,
                     Kind.FLOAT})
+_KIND_BYTES = bytes(k | flag for k in range(1, _NKINDS) for flag in (0, 0x80))  # info's top byte
 _MODIFIERS = frozenset({Kind.TYPEDEF, Kind.VOLATILE, Kind.CONST, Kind.RESTRICT, Kind.TYPE_TAG})
 _PTR_SIZE = 8
 _MAX_CHAIN = 64  # longest typedef/modifier/array chain followed before calling it a loop
@@ -261,7 +266,7 @@ class BtfType:
 class BTF:
     """Parsed BTF: types by id, names, sizes.  Build with :meth:`parse` or :func:`kernel_btf`."""
 
-    def __init__(self, data: bytes, base: "BTF | None", u: array, offs: list[int],
+    def __init__(self, data: "bytes | mmap.mmap", base: "BTF | None", u: memoryview, offs: array,
                  str_start: int, str_len: int, type_start: int) -> None:
         self.data = data
         self.base = base
@@ -279,9 +284,12 @@ class BTF:
 
     # ---------------------------------------------------------------- parsing
     @classmethod
-    def parse(cls, data: bytes, base: "BTF | None" = None) -> "BTF":
-        """Parse a BTF blob (``base`` for split BTF such as a kernel module's)."""
-        data = bytes(data)
+    def parse(cls, data: "bytes | bytearray | memoryview | mmap.mmap", base: "BTF | None" = None) -> "BTF":
+        """Parse a BTF blob (``base`` for split BTF such as a kernel module's).
+
+        A ``bytes`` or read-only ``mmap`` blob is used in place; anything else is copied."""
+        if not isinstance(data, (bytes, mmap.mmap)):
+            data = bytes(data)
         if len(data) < HEADER.size:
             raise ObjectFormatError(f"BTF is {len(data)} bytes, shorter than its {HEADER.size}-byte header")
         magic, version, _flags, hdr_len, type_off, type_len, str_off, str_len = HEADER.unpack_from(data)
@@ -302,8 +310,7 @@ class BTF:
             raise ObjectFormatError("BTF string section must start with an empty string")
         if str_len and data[s0 + str_len - 1] != 0:
             raise ObjectFormatError("BTF string section is not NUL-terminated")
-        u = array("I")
-        u.frombytes(data[t0:t0 + type_len])
+        u = memoryview(data)[t0:t0 + type_len].cast("I")
         offs = _walk(u)
         return cls(data, base, u, offs, s0, str_len, t0)
 
@@ -316,7 +323,7 @@ class BTF:
         if rel >= self._str_len:
             raise ObjectFormatError(f"BTF string offset {off} is past the string section")
         start = self._str_start + rel
-        end = self.data.index(b"\0", start)
+        end = self.data.find(b"\0", start)  # found: the section is NUL-terminated
         try:
             return self.data[start:end].decode()
         except UnicodeDecodeError:
@@ -392,18 +399,21 @@ class BTF:
         if not name:
             return []
         data, lo, hi = self.data, self._type_start, self._type_start + 4 * len(self._u)
-        offs, u, ids = self._offs, self._u, []
+        offs, ids = self._offs, []
+        kinds = _KIND_BYTES if kind is None else bytes((kind, kind | 0x80))
         for str_off in self._string_offsets(name):
-            needle = struct.pack("<I", str_off)
-            pos = data.find(needle, lo, hi)
-            while pos >= 0:
-                word = (pos - lo) >> 2
+            # A record head: name_off, then an info word whose top bytes are 0 and a kind.
+            head = re.compile(re.escape(struct.pack("<I", str_off)) + b"..\\x00[" + re.escape(kinds) + b"]",
+                              re.DOTALL)
+            match = head.search(data, lo, hi)
+            while match is not None:
+                pos = match.start()
                 if not (pos - lo) & 3:
+                    word = (pos - lo) >> 2
                     index = bisect.bisect_left(offs, word)
-                    if index < len(offs) and offs[index] == word and (
-                            kind is None or (u[word + 1] >> 24) & 0x1F == kind):
+                    if index < len(offs) and offs[index] == word:
                         ids.append(self.first_id + index)
-                pos = data.find(needle, pos + 1, hi)
+                match = head.search(data, pos + 1, hi)  # not past the match: heads may overlap it
         ids.sort()
         return ids
 
@@ -490,9 +500,9 @@ class BTF:
         return f"<BTF {self.description}: {len(self)} types>"
 
 
-def _walk(u: array) -> list[int]:
+def _walk(u: memoryview) -> array:
     """The word offset of every type record, in one pass over the type section."""
-    offs: list[int] = []
+    offs = array("I")
     append = offs.append
     lengths: dict[int, int] = {}
     n = len(u)
@@ -519,9 +529,15 @@ def _walk(u: array) -> list[int]:
     return offs
 
 
-def _read(path: str) -> bytes:
+def _read(path: str) -> "bytes | mmap.mmap":
+    """The file's bytes: a private read-only mapping when the file allows one
+    (vmlinux BTF on Linux 6.16+: no copy, and kernel pages are not charged to
+    this process's RSS), else one read."""
     with open(path, "rb", buffering=0) as f:
-        return f.readall()
+        try:
+            return mmap.mmap(f.fileno(), 0, flags=mmap.MAP_PRIVATE, prot=mmap.PROT_READ)
+        except (OSError, ValueError):  # sysfs file without mmap, or empty
+            return f.readall()
 
 
 @functools.cache

@@ -1,10 +1,11 @@
 """The bulk path of the buffer readers: many events copied out in one step.
 
 At high event rates the cost of a Python call per event dominates.  The
-readers offer two bulk paths that do no Python work per event (runs of equal
-records are found with memoryview comparisons, see :mod:`.record_runs`, and
-the per-event copies are native loops, see :mod:`.native_loops`, which load
-llvmlite on first use: only these bulk paths do):
+readers offer two bulk paths that do no Python work per event: runs of equal
+records are found and copied out with a few C-level memoryview and array
+operations per run (see :mod:`.record_runs`), so no native code is loaded
+and the first call costs what the later ones do.  Records of varying sizes
+make short runs, copied record by record (one slice assignment each).
 
 * ``drain()`` copies every pending record into one ``bytearray`` and returns
   an :class:`EventBatch` indexing it.  Records of equal size that follow each
@@ -33,13 +34,13 @@ from array import array
 from bisect import bisect_right
 from typing import Any, Iterator, Sequence
 
-from .native_loops import address_of, gather
+from .record_runs import gather
 
 __all__ = ["EventBatch", "output_buffer", "short_event"]
 
 
-def output_buffer(out: Any) -> tuple[int, int, int]:
-    """(address, item size, capacity) of a reusable destination for ``read_into``.
+def output_buffer(out: Any) -> tuple[memoryview, int, int]:
+    """(byte view, item size, capacity) of a reusable destination for ``read_into``.
 
     ``out`` is a writable, C-contiguous array: a ctypes array such as
     ``(Event * 4096)()``, an ``array.array``, a numpy record array...  Its
@@ -51,16 +52,13 @@ def output_buffer(out: Any) -> tuple[int, int, int]:
     except TypeError:
         raise TypeError(f"read_into needs a writable array such as (Event * 4096)(), "
                         f"not {type(out).__name__}") from None
-    with view:
-        if view.readonly or view.ndim == 0 or not view.c_contiguous:
-            raise TypeError("read_into needs a writable, contiguous array such as (Event * 4096)()")
-        capacity = view.shape[0]
-        if capacity == 0:
-            return 0, 0, 0
-        item = view.nbytes // capacity
-        if item == 0:
-            raise TypeError("read_into needs an array of items of at least one byte")
-        return address_of(view), item, capacity
+    if view.readonly or view.ndim == 0 or not view.c_contiguous:
+        raise TypeError("read_into needs a writable, contiguous array such as (Event * 4096)()")
+    capacity = view.shape[0]
+    item = view.nbytes // capacity if capacity else 0
+    if capacity and not item:
+        raise TypeError("read_into needs an array of items of at least one byte")
+    return view.cast("B"), item, capacity
 
 
 def short_event(size: int, item: int, what: str = "the destination items") -> ValueError:
@@ -153,10 +151,11 @@ class EventBatch(Sequence[memoryview]):
         for _, _, _, size, _ in self.runs:
             if size < item:
                 raise short_event(size, item, ctype.__name__)
-        dst, src = ctypes.addressof(out), address_of(self.data)
-        for offset, stride, count, _, _ in self.runs:
-            gather(dst, src + offset, stride, count, item)
-            dst += count * item
+        done = 0
+        with memoryview(out) as typed, typed.cast("B") as dst, memoryview(self.data) as src:
+            for offset, stride, count, _, _ in self.runs:
+                gather(dst, done, src, offset, stride, count, item)
+                done += count * item
         return out
 
     def __repr__(self) -> str:

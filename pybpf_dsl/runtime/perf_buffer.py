@@ -35,9 +35,9 @@ every N samples on a CPU, no timer (samples short of N wait for more).
 An exception raised by a callback propagates out of :meth:`~PerfBuffer.poll`;
 the sample it was handling counts as consumed, the rest stay in the ring for
 the next call.  :meth:`PerfBuffer.drain` and :meth:`PerfBuffer.read_into`
-are the bulk paths (see :mod:`.event_batch`).  The callback paths are pure
-Python (runs of equal records found by :mod:`.record_runs`) and never load
-llvmlite; only ``read_into`` and ``EventBatch.as_array`` use native loops.
+are the bulk paths (see :mod:`.event_batch`).  Every path is pure Python:
+runs of equal records are found, and copied by the bulk paths, a run at a
+time by :mod:`.record_runs`.
 
 Memory ordering: the kernel publishes ``data_head`` after writing a record and
 reuses space once ``data_tail`` moves past it.  ``data_head`` is read before
@@ -63,8 +63,7 @@ from .cpus import online_cpus
 from .event_batch import EventBatch, output_buffer, short_event
 from .fd import FD
 from .mmap_region import MappedRegion
-from .native_loops import perf_scan
-from .record_runs import equal_run
+from .record_runs import equal_run, gather
 from .uapi import (PERF_ATTR_SIZE, PERF_EVENT_IOC_ENABLE, PERF_SAMPLE_RAW, PerfAttrFlag, PerfRecord,
                    PerfSwConfig, PerfType, ffi)
 
@@ -77,6 +76,7 @@ _SAMPLE = int(PerfRecord.SAMPLE)
 _LOST = int(PerfRecord.LOST)
 _RAW_OFFSET = 12  # perf_event_header (8) + u32 raw size
 _U32 = struct.Struct("I")
+_U64 = struct.Struct("Q")
 MAX_WATERMARK = 64 << 10  # bytes pending in one CPU's ring before a batched wakeup
 
 SampleCallback = Callable[[int, int, int], object]
@@ -371,37 +371,37 @@ class PerfBuffer(ClosedOnCollect):
                 break
         return n
 
-    def _copy_ring(self, ring: _CpuRing, dst: int, item: int, n: int, cap: int) -> int:
+    def _copy_ring(self, ring: _CpuRing, dst: memoryview, item: int, n: int, cap: int) -> int:
         """Copy one ring's samples into item ``n``.. of ``dst``; the new ``n``, or ``-n - 1``
         after stopping at a short sample."""
         head = ring.meta[_HEAD_INDEX]
         tail = ring.tail
+        data, halves, size, mask = ring.data, ring.halves, ring.size, ring.mask
         try:
             while tail < head and n < cap:
-                tail, got = perf_scan(ring.base, ring.mask, tail, head, dst + n * item, item,
-                                      cap - n)
-                n += got
-                if tail >= head or n >= cap:
-                    break
-                # the scan stopped at a record it leaves to Python
-                off = tail & ring.mask
-                rsize = ring.halves[(off >> 1) + 3]
+                off = tail & mask
+                rsize = halves[(off >> 1) + 3]
                 if not rsize:
                     raise BPFError(f"corrupt perf ring on CPU {ring.cpu}: zero-sized record")
-                view = ring.contiguous(off, rsize)[0] if off + rsize > ring.size \
-                    else ring.data[off:off + rsize]
-                kind = _U32.unpack_from(view, 0)[0]
+                whole = off + rsize <= size
+                view, start = (data, off) if whole else (ring.contiguous(off, rsize)[0], 0)
+                kind = _U32.unpack_from(view, start)[0]
                 if kind == _SAMPLE:
-                    raw = min(_U32.unpack_from(view, 8)[0], rsize - _RAW_OFFSET)
+                    raw = min(_U32.unpack_from(view, start + 8)[0], rsize - _RAW_OFFSET)
                     if raw < item:
                         if n:
                             return -n - 1
                         raise short_event(raw, item)
-                    ctypes.memmove(dst + n * item, bytes(view[_RAW_OFFSET:_RAW_OFFSET + item]),
-                                   item)
-                    n += 1
-                elif kind == _LOST:
-                    self._lost(view[16:24].cast("Q")[0])
+                    # a run of equal samples (a run never wraps) is copied in one step
+                    count = _sample_run(ring.headers, off, rsize,
+                                        min(head - tail, size - off, (cap - n) * rsize) // rsize
+                                        ) if whole else 1
+                    gather(dst, n * item, view, start + _RAW_OFFSET, rsize, count, item)
+                    n += count
+                    tail += count * rsize
+                    continue
+                if kind == _LOST:
+                    self._lost(_U64.unpack_from(view, start + 16)[0])
                 tail += rsize
         finally:
             ring.tail = tail

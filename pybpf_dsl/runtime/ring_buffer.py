@@ -23,9 +23,8 @@ int stops the current poll/consume, which then returns that value; the
 record it was handling is consumed.  An exception raised by a callback
 propagates, with the same consumed-record rule.  :meth:`RingBuffer.drain` and
 :meth:`RingBuffer.read_into` are the bulk paths (see :mod:`.event_batch`).
-The callback paths are pure Python (runs of equal records found by
-:mod:`.record_runs`) and never load llvmlite; only ``read_into`` and
-``EventBatch.as_array`` use native loops.
+Every path is pure Python: runs of equal records are found, and copied by
+the bulk paths, a run at a time by :mod:`.record_runs`.
 
 Wakeups: the kernel wakes the reader when a sample is submitted while the
 reader has consumed everything (unless the program passes
@@ -62,8 +61,7 @@ from .closing import ClosedOnCollect
 from .event_batch import EventBatch, output_buffer, short_event
 from .fd import FD
 from .mmap_region import MappedRegion
-from .native_loops import ring_scan
-from .record_runs import equal_run
+from .record_runs import equal_run, gather
 from .uapi import BPF_RINGBUF_BUSY_BIT, BPF_RINGBUF_DISCARD_BIT, BPF_RINGBUF_HDR_SZ, MapType
 
 __all__ = ["RingBuffer", "RingCallback"]
@@ -340,23 +338,32 @@ def _process(ring: _Ring) -> int:
         consumer[0] = pos
 
 
-def _copy_ring(ring: _Ring, dst: int, item: int, n: int, cap: int) -> tuple[int, int | None]:
+def _copy_ring(ring: _Ring, dst: memoryview, item: int, n: int,
+               cap: int) -> tuple[int, int | None]:
     """Copy one ring's committed samples into items ``n``.. of ``dst``: the new ``n``, and the
     size of a committed sample smaller than an item where the copy stopped (else None)."""
     prod = ring.producer[0]
     pos = ring.pos
+    data, words, mask = ring.data, ring.words, ring.mask
     try:
         while n < cap and pos < prod:
-            pos, got = ring_scan(ring.base, ring.mask, pos, prod, dst + n * item, item, cap - n)
-            n += got
-            if n == cap or pos >= prod:
-                break
-            hdr = ring.words[(pos & ring.mask) >> 2]
+            off = pos & mask
+            hdr = words[off >> 2]
             if hdr & BPF_RINGBUF_BUSY_BIT:  # still being written: the next call reads it
                 break
-            if not hdr & BPF_RINGBUF_DISCARD_BIT and hdr & _LEN_MASK < item:
-                return n, hdr & _LEN_MASK
-            # committed or discarded after the scan saw it busy: scan on from it
+            length = hdr & _LEN_MASK
+            stride = (length + _ROUND) & ~7
+            if hdr & BPF_RINGBUF_DISCARD_BIT:
+                pos += stride
+                continue
+            if length < item:
+                return n, length
+            # a run of equal committed samples (the data pages are mapped twice: no wrap)
+            count = equal_run(words, off >> 2, stride >> 2,
+                              min(prod - pos, (cap - n) * stride) // stride)
+            gather(dst, n * item, data, off + BPF_RINGBUF_HDR_SZ, stride, count, item)
+            n += count
+            pos += count * stride
     finally:
         ring.pos = pos
         ring.consumer[0] = pos

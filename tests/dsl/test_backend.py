@@ -62,6 +62,102 @@ def test_missing_symbols_fall_back_to_every_target(tmp_path):
     assert pipeline._bpf_init_functions(Lib()) is None
 
 
+def _worker_script(cache_dir, lookup: bool) -> str:
+    """A worker-like ``python -I -S`` run: trimmed imports, BPF registered through the symbol cache."""
+    import llvmlite
+    site = os.path.dirname(os.path.dirname(llvmlite.__file__))
+    return f"""
+import importlib.util, sys
+sys.path.insert(0, {site!r})
+spec = importlib.util.spec_from_file_location("pipeline", {pipeline.__file__!r})
+p = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(p)
+p._only_needed_submodules()
+p._cache_dir = {str(cache_dir)!r}
+{"" if lookup else "p._lookup = None   # the symbol table must not be read: the cache answers"}
+code = p.emit("define i64 @f(i64 %a) {{ %b = add i64 %a, 1\\n ret i64 %b }}", "object")
+assert code[:4] == b"\\x7fELF", code[:4]
+from llvmlite.binding import targets
+try:
+    targets.Target.from_triple("x86_64-unknown-linux-gnu")
+except RuntimeError:
+    print("only-bpf")
+print(" ".join(sorted(n for n in sys.modules if n.startswith("llvmlite"))))
+"""
+
+
+def test_worker_reuses_the_symbol_cache_and_imports_only_what_it_uses(tmp_path):
+    cache_dir = tmp_path / "cache"
+    for lookup in (True, False):
+        out = subprocess.run([sys.executable, "-I", "-S", "-c", _worker_script(cache_dir, lookup)],
+                             capture_output=True, text=True, timeout=120)
+        assert out.returncode == 0, out.stderr
+        only_bpf, modules = out.stdout.splitlines()
+        assert only_bpf == "only-bpf"
+        assert "llvmlite.binding.module" in modules.split()
+        assert not {"llvmlite.binding.orcjit", "llvmlite.binding.executionengine",
+                    "llvmlite.binding.object_file"} & set(modules.split())
+        assert [f.name.startswith("llvm-bpf-init-") for f in cache_dir.iterdir()] == [True]
+
+
+def test_stale_or_wrong_cached_symbols_are_not_trusted(tmp_path):
+    import ctypes
+    pipeline.target_machine()                      # llvmlite loaded in this process (as in the test above)
+    from llvmlite.binding import ffi
+    lib = ffi.lib._lib
+    fresh = pipeline._bpf_init_functions(lib)
+    assert fresh is not None
+    path = os.fsencode(lib._name)
+    st_ = os.stat(path)
+    bogus = dict.fromkeys((pipeline._ANCHOR, *pipeline._BPF_INIT), 0x10)   # not code, not page-aligned
+    pipeline._store(str(tmp_path), path, st_, bogus)
+    again = pipeline._bpf_init_functions(lib, str(tmp_path))
+    addr = [ctypes.cast(f, ctypes.c_void_p).value for f in again]
+    assert addr == [ctypes.cast(f, ctypes.c_void_p).value for f in fresh]
+    assert pipeline._cached(str(tmp_path), path, st_) != bogus          # replaced by what was found
+
+
+def test_cached_symbols_are_keyed_by_path_size_mtime_and_inode(tmp_path):
+    lib = tmp_path / "lib.so"
+    lib.write_bytes(b"x" * 100)
+    path, st_ = os.fsencode(lib), os.stat(lib)
+    found = {n: 0x1000 + i for i, n in enumerate((pipeline._ANCHOR, *pipeline._BPF_INIT))}
+    pipeline._store(str(tmp_path / "c"), path, st_, found)
+    assert pipeline._cached(str(tmp_path / "c"), path, st_) == found
+    assert pipeline._cached(str(tmp_path / "c"), path + b"x", st_) is None
+    assert pipeline._cached(None, path, st_) is None
+    os.utime(lib, ns=(st_.st_atime_ns, st_.st_mtime_ns + 1))
+    assert pipeline._cached(str(tmp_path / "c"), path, os.stat(lib)) is None
+    lib.write_bytes(b"x" * 101)
+    assert pipeline._cached(str(tmp_path / "c"), path, os.stat(lib)) is None
+    (tmp_path / "plain").write_text("")
+    pipeline._store(str(tmp_path / "plain" / "c"), path, st_, found)    # cannot be created: skipped
+    pipeline._store(str(tmp_path / "plain"), path, st_, found)          # not a directory: skipped
+    assert [f.name for f in (tmp_path / "c").iterdir()] == [pipeline._cache_file("", st_)[0]]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=300))
+def test_a_garbled_symbol_cache_reads_as_absent_or_as_numbers(content):
+    import tempfile
+    with tempfile.TemporaryDirectory() as d:
+        lib = os.path.join(d, "lib.so")
+        open(lib, "wb").close()
+        st_ = os.stat(lib)
+        with open(pipeline._cache_file(d, st_)[0], "wb") as f:
+            f.write(content)
+        got = pipeline._cached(d, os.fsencode(lib), st_)
+        assert got is None or all(isinstance(v, int) for v in got.values())
+
+
+def test_the_worker_is_given_the_cache_directory():
+    from pybpf_dsl.cache import cache_dir
+    compile_programs(entry_program(mix))
+    with open(f"/proc/{backend._worker.pid}/cmdline", "rb") as f:
+        argv = f.read().split(b"\0")
+    assert argv[-2:] == [os.fsencode(cache_dir()), b""]
+
+
 @settings(max_examples=80, deadline=None)
 @given(st.sampled_from([b"O", b"E", b"S", b"+", b"!"]), st.binary(max_size=60_000), st.data())
 def test_frames_round_trip_and_a_cut_frame_reads_as_eof(tag, payload, data):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import mmap
 import os
 import struct
 import subprocess
@@ -13,6 +14,7 @@ from hypothesis import strategies as st
 
 from pybpf_dsl.ctypes_bridge import ctype_for
 from pybpf_dsl.errors import ObjectFormatError
+from pybpf_dsl.runtime import btf as btf_module
 from pybpf_dsl.runtime.btf import BTF, HEADER, Kind, kernel_btf
 from pybpf_dsl.runtime.uapi import MapType
 
@@ -161,6 +163,69 @@ def test_split_btf_continues_ids_and_strings():
     assert split.find("point").id == 5  # base types are found through the split BTF
     assert split.type_name(22) == "struct module_thing *"
     assert [t.id for t in split.iter_types(Kind.PTR)] == [3, 22]
+
+
+# ---------------------------------------------------------------- lookups by name: a model
+
+_NAMES = ["a", "b", "ab", "task", "task_struct", "x"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from([Kind.INT, Kind.TYPEDEF, Kind.STRUCT, Kind.ENUM, Kind.FWD]),
+                          st.sampled_from(_NAMES), st.lists(st.integers(0, 2**32 - 1), max_size=4)),
+                max_size=12),
+       st.sampled_from(_NAMES), st.sampled_from([None, Kind.INT, Kind.STRUCT, Kind.ENUM]))
+def test_find_all_matches_a_linear_scan(records, name, kind):
+    """Names are also met as member names, enum values equal to string offsets and
+    words that look like record heads: only real records of that name are found."""
+    b = Builder()
+    for rec_kind, rec_name, words in records:
+        offs = [b.s(n) for n in _NAMES]              # every name's offset, again and again
+        if rec_kind == Kind.INT:
+            b.int_(rec_name, 4, 32)
+        elif rec_kind == Kind.TYPEDEF:
+            b.add(Kind.TYPEDEF, rec_name, 1)
+        elif rec_kind == Kind.STRUCT:
+            b.add(Kind.STRUCT, rec_name, 8, b"".join(struct.pack("<III", o, 1, w % 64)
+                                                   for o, w in zip(offs, words)), vlen=len(words))
+        elif rec_kind == Kind.ENUM:
+            tail = b"".join(struct.pack("<II", o, w) for o, w in zip(offs, words))
+            tail += struct.pack("<II", offs[len(words) % len(offs)], (Kind.STRUCT << 24) | 1)
+            b.add(Kind.ENUM, rec_name, 4, tail, vlen=len(words) + 1)
+        else:
+            b.add(Kind.FWD, rec_name, 0)
+    btf = BTF.parse(b.blob())
+    want = [t.id for t in btf.iter_types(kind) if t.name == name]
+    assert [t.id for t in btf.find_all(name, kind)] == want
+
+
+# ---------------------------------------------------------------- buffers
+
+def test_any_buffer_parses_and_files_are_mapped(tmp_path):
+    blob = sample_btf()
+    path = tmp_path / "btf.bin"
+    path.write_bytes(blob)
+    mapped = btf_module._read(str(path))
+    assert isinstance(mapped, mmap.mmap)
+    assert isinstance(btf_module._read("/proc/self/stat"), bytes)    # no mmap there: read
+    for data in (blob, bytearray(blob), memoryview(blob), mapped):
+        btf = BTF.parse(data)
+        assert btf.find("point", Kind.STRUCT).member("name").bit_offset == 64
+        assert btf[7].values == [("RED", -1), ("BLUE", 7)] and len(btf) == 21
+    assert isinstance(BTF.parse(bytearray(blob)).data, bytes)        # a mutable buffer is copied
+
+
+@needs_vmlinux
+def test_kernel_btf_stays_small_in_memory():
+    code = ("from pybpf_dsl.runtime.btf import kernel_btf, Kind\n"
+            "def rss():\n    return int(open('/proc/self/statm').read().split()[1]) * 4096\n"
+            "before = rss(); b = kernel_btf(); t = b.find('task_struct', Kind.STRUCT)\n"
+            "b.find_all('sched_switch'); [b[i].name for i in range(1, len(b), 50)]\n"
+            "print((rss() - before) / 2**20, type(b.data).__name__)")
+    grown, kind = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                                 check=True).stdout.split()
+    print(f"kernel BTF resident cost: {float(grown):.2f} MiB ({kind})")
+    assert float(grown) < (4 if kind == "mmap" else 10)
 
 
 # ---------------------------------------------------------------- malformed input

@@ -23,11 +23,11 @@ from buffer_producers import (counter_map, expected, perf_array, perf_producer, 
                               run_script, tracepoint_producer)
 from pybpf_dsl.errors import BPFError
 from pybpf_dsl.runtime.event_batch import EventBatch, output_buffer
-from pybpf_dsl.runtime.native_loops import address_of, gather
 from pybpf_dsl.runtime.event_decode import decode_event, decoder
 from pybpf_dsl.runtime.event_poller import EventPoller
 from pybpf_dsl.runtime.perf_buffer import _HEAD_INDEX, PAGE_SIZE, PerfBuffer, _CpuRing
-from pybpf_dsl.runtime.record_runs import equal_run
+from pybpf_dsl.runtime import record_runs
+from pybpf_dsl.runtime.record_runs import equal_run, gather
 
 pytestmark = pytest.mark.usefixtures("root")
 
@@ -362,7 +362,11 @@ def test_read_into_rejects_what_is_not_a_writable_array(maps, bad):
 
 def test_output_buffer_accepts_arrays_of_any_kind():
     arr = (Sample * 3)()
-    assert output_buffer(arr) == (ctypes.addressof(arr), ctypes.sizeof(Sample), 3)
+    view, item, capacity = output_buffer(arr)
+    assert (view.format, view.nbytes) == ("B", ctypes.sizeof(arr))
+    assert (item, capacity) == (ctypes.sizeof(Sample), 3)
+    view[item:item + 8] = struct.pack("Q", 42)
+    assert arr[1].seq == 42
     words = array("Q", [0] * 5)
     assert output_buffer(words)[1:] == (8, 5)
     assert output_buffer(((ctypes.c_uint8 * 6) * 2)())[1:] == (6, 2)
@@ -441,19 +445,20 @@ with perf_array() as events, counter_map() as counter, \\
         run(prog, 2)
         assert poller.perf_buffer_consume() == 2
     assert len(seen) == 127
+    with PerfBuffer(events.fileno(), print, page_cnt=1) as pb:
+        run(prog, 60)
+        assert pb.read_into((ctypes.c_uint64 * 64)()) == 60
+        run(prog, 30)
+        assert len(pb.drain().as_array(ctypes.c_uint64 * 3)) == 30
     loaded = sorted(m for m in sys.modules if m.startswith("llvmlite"))
-    assert not loaded, f"the callback path imported {loaded}"
-    with PerfBuffer(events.fileno(), print) as pb:  # the bulk path loads it: the check works
-        run(prog, 4)
-        assert pb.read_into((ctypes.c_uint64 * 8)()) == 4
-    assert "llvmlite.binding" in sys.modules
+    assert not loaded, f"reading events imported {loaded}"
 print("ok")
 """
 
 
-def test_callback_paths_never_import_llvmlite():
-    """poll/consume (and drain) stay pure Python: a program started from a cached object never
-    loads LLVM (~45 ms, ~65 MiB) by reading events; read_into may."""
+def test_no_read_path_imports_llvmlite():
+    """poll/consume, drain and read_into are pure Python: a program started from a cached object
+    never loads LLVM (~45 ms, ~65 MiB) by reading events."""
     run_script(_NO_LLVM_SCRIPT)
 
 
@@ -508,16 +513,19 @@ def _synthetic(records, start, page_cnt=1):
     return pb, ring, mem
 
 
+_sample = st.integers(0, 40).flatmap(lambda n: st.binary(min_size=8 * n + 4, max_size=8 * n + 4))
 _records = st.lists(st.one_of(
-    st.tuples(st.just("sample"), st.integers(0, 40).flatmap(
-        lambda n: st.binary(min_size=8 * n + 4, max_size=8 * n + 4))),
-    st.tuples(st.just("sample"), st.sampled_from([bytes(12), b"\x01" * 12])),  # runs
-    st.tuples(st.just("lost"), st.integers(1, 10**6))), max_size=80)
+    st.tuples(st.just("sample"), _sample).map(lambda r: [r]),
+    st.tuples(st.integers(2, 60), st.sampled_from([bytes(12), b"\x01" * 12, bytes(28)]) | _sample)
+    .map(lambda r: [("sample", r[1])] * r[0]),  # a run of equal samples
+    st.tuples(st.just("lost"), st.integers(1, 10**6)).map(lambda r: [r])),
+    max_size=30).map(lambda groups: [record for group in groups for record in group])
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(_records, st.integers(0, 2**40))
-def test_parser_matches_model(records, start):
+@given(_records, st.integers(0, 2**40), st.sampled_from([1, 2, 4, 8, 12, 16, 24]),
+       st.integers(1, 80))
+def test_parser_matches_model(records, start, item, capacity):
     start = start // 8 * 8
     blobs, used = [], 0
     for kind, x in records:  # as many records as the ring holds
@@ -545,15 +553,23 @@ def test_parser_matches_model(records, start):
     assert list(batch.sizes()) == [len(p) for p in want]
     assert [bytes(batch[i]) for i in range(len(want))] == want
     pb.close()
-    # read_into over the same records, a few at a time (every payload has 4 bytes or more)
+    # read_into over the same records, ``capacity`` items of ``item`` bytes at a time: it stops
+    # before the first sample shorter than an item
     pb, ring, mem = _synthetic(blobs, start)
     lost.clear()
     pb._lost_callback = lost.append
-    out, words = (ctypes.c_uint32 * 3)(), []
-    while (n := pb.read_into(out)):
-        words += out[:n]
-    assert words == [int.from_bytes(p[:4], "little") for p in want] and lost == want_lost
-    assert ring.meta[_HEAD_INDEX + 1] == ring.tail == start + sum(map(len, blobs))
+    out, copied = ((ctypes.c_uint8 * item) * capacity)(), []
+    try:
+        while (n := pb.read_into(out)):
+            copied += [bytes(out[i]) for i in range(n)]
+    except ValueError:
+        pass
+    short = next((i for i, (k, x) in enumerate(records) if k == "sample" and len(x) < item),
+                 len(records))
+    assert copied == [x[:item] for k, x in records[:short] if k == "sample"]
+    assert lost == [x for k, x in records[:short] if k == "lost"]
+    if short == len(records):
+        assert ring.meta[_HEAD_INDEX + 1] == ring.tail == start + sum(map(len, blobs))
     pb.close()
 
 
@@ -573,16 +589,21 @@ def test_equal_run_matches_model(runs, index, step, fmt, data):
     assert equal_run(view, index, step, limit) == want
 
 
-@settings(max_examples=200, deadline=None)
-@given(st.integers(1, 48), st.integers(0, 40), st.integers(0, 80), st.integers(0, 9))
-def test_gather_equals_slicing(size, extra, count, offset):
+@settings(max_examples=300, deadline=None)
+@given(st.integers(1, 48), st.integers(0, 120), st.integers(0, 300), st.integers(0, 9),
+       st.integers(0, 9), st.integers(1, 600))
+def test_gather_equals_slicing(size, extra, count, src_off, dst_off, chunk_bytes):
+    """Every strategy (record by record, compacting chunks, word columns) against slicing."""
     stride = size + extra
-    src = bytearray(os.urandom(offset + max(count - 1, 0) * stride + size))
-    dst = bytearray(count * size + 1)  # one more byte: must stay untouched
-    gather(address_of(dst), address_of(src) + offset, stride, count, size)
-    assert dst.pop() == 0
-    assert bytes(dst) == b"".join(src[offset + k * stride:offset + k * stride + size]
-                                  for k in range(count))
+    src = bytearray(os.urandom(src_off + max(count - 1, 0) * stride + size))
+    dst = bytearray(b"\xa5" * (dst_off + count * size + 3))  # bytes around must stay untouched
+    saved, record_runs.CHUNK_BYTES = record_runs.CHUNK_BYTES, chunk_bytes
+    try:
+        gather(memoryview(dst), dst_off, memoryview(src), src_off, stride, count, size)
+    finally:
+        record_runs.CHUNK_BYTES = saved
+    want = b"".join(src[src_off + k * stride:src_off + k * stride + size] for k in range(count))
+    assert dst == b"\xa5" * dst_off + want + b"\xa5" * 3
 
 
 @settings(max_examples=100, deadline=None)

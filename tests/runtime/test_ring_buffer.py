@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from buffer_producers import (counter_map, expected, read_payload, ringbuf, ringbuf_producer, run,
                               run_script, tracepoint_seq_producer)
 from pybpf_dsl.errors import BPFError
-from pybpf_dsl.runtime import ring_buffer, syscall
+from pybpf_dsl.runtime import syscall
 from pybpf_dsl.runtime.event_poller import EventPoller
 from pybpf_dsl.runtime.ring_buffer import PAGE_SIZE, RingBuffer, _index_ring, _process, _Ring
 from pybpf_dsl.runtime.uapi import MapType
@@ -363,20 +363,21 @@ with ringbuf(4096) as rb, counter_map() as counter, \\
         run(odd, 4)
         assert poller.ring_buffer_consume() == 2
     assert len(seen) == 132
-    loaded = sorted(m for m in sys.modules if m.startswith("llvmlite"))
-    assert not loaded, f"the callback path imported {loaded}"
-    with RingBuffer() as r:  # the bulk path loads it: the check works
+    with RingBuffer() as r:
         r.add(rb.fileno(), print)
-        run(prog, 4)
-        assert r.read_into((ctypes.c_uint64 * 8)()) == 4
-    assert "llvmlite.binding" in sys.modules
+        run(prog, 40)
+        assert r.read_into((ctypes.c_uint64 * 64)()) == 40
+        run(prog, 30)
+        assert len(r.drain().as_array(ctypes.c_uint64 * 5)) == 30
+    loaded = sorted(m for m in sys.modules if m.startswith("llvmlite"))
+    assert not loaded, f"reading events imported {loaded}"
 print("ok")
 """
 
 
-def test_callback_paths_never_import_llvmlite():
-    """poll/consume (and drain) stay pure Python: a program started from a cached object never
-    loads LLVM (~45 ms, ~65 MiB) by reading events; read_into may."""
+def test_no_read_path_imports_llvmlite():
+    """poll/consume, drain and read_into are pure Python: a program started from a cached object
+    never loads LLVM (~45 ms, ~65 MiB) by reading events."""
     run_script(_NO_LLVM_SCRIPT)
 
 
@@ -412,14 +413,20 @@ def _synthetic(records, start, size=PAGE_SIZE):
     return ring, (data, pages)
 
 
-_ring_records = st.lists(st.tuples(
-    st.sampled_from(["committed", "committed", "committed", "discarded", "busy"]),
-    st.one_of(st.just(b"\x01" * 16), st.binary(min_size=0, max_size=60))), max_size=50)
+_state = st.sampled_from(["committed", "committed", "committed", "discarded", "busy"])
+_ring_records = st.lists(st.one_of(
+    st.tuples(_state, st.one_of(st.just(b"\x01" * 16), st.binary(min_size=0, max_size=60)))
+    .map(lambda r: [r]),
+    st.tuples(st.integers(2, 60), st.sampled_from([bytes(12), b"\x02" * 24, bytes(3)])
+              | st.binary(min_size=0, max_size=60))
+    .map(lambda r: [("committed", r[1])] * r[0])),  # a run of equal samples
+    max_size=25).map(lambda groups: [record for group in groups for record in group])
 
 
 @settings(max_examples=150, deadline=None)
-@given(_ring_records, st.integers(0, 2**40))
-def test_parser_matches_model(records, start):
+@given(_ring_records, st.integers(0, 2**40), st.sampled_from([1, 2, 4, 8, 12, 16, 24]),
+       st.integers(1, 80))
+def test_parser_matches_model(records, start, item, capacity):
     start = start // 8 * 8
     kept, used = [], 0
     for state, payload in records:  # as many records as the ring holds
@@ -440,21 +447,22 @@ def test_parser_matches_model(records, start):
     assert _process(ring) == len(want)
     assert got == [("ctx", p) for p in want]
     assert ring.consumer[0] == ring.pos == end
-    # read_into, two bytes per item, a few at a time: stops before the first shorter sample
+    # read_into, ``capacity`` items of ``item`` bytes at a time: stops before the first shorter
+    # sample
     ring, keep = _synthetic(kept, start)
     r = RingBuffer()
     r._rings = [ring]
-    out, copied = (ctypes.c_uint16 * 3)(), []
+    out, copied = ((ctypes.c_uint8 * item) * capacity)(), []
     try:
         while (n := r.read_into(out)):
-            copied += out[:n]
+            copied += [bytes(out[i]) for i in range(n)]
     except ValueError:
         pass
     fits = []
     for payload in want:
-        if len(payload) < 2:
+        if len(payload) < item:
             break
-        fits.append(int.from_bytes(payload[:2], "little"))
+        fits.append(payload[:item])
     assert copied == fits
     if len(fits) == len(want):
         assert ring.consumer[0] == ring.pos == end
@@ -467,24 +475,18 @@ def test_parser_matches_model(records, start):
 
 
 @pytest.mark.parametrize("becomes", ["committed", "discarded"])
-def test_read_into_rescans_a_sample_finished_after_the_scan_saw_it_busy(monkeypatch, becomes):
+def test_read_into_stops_at_a_busy_sample_and_resumes_there(becomes):
     payloads = [struct.pack("<3Q", seq, 0, 0) for seq in (1, 2, 3)]
     ring, keep = _synthetic([("committed", payloads[0]), ("busy", payloads[1]),
                              ("committed", payloads[2])], 0)
-    real_scan = ring_buffer.ring_scan
-
-    def scan_then_finish(*args):
-        pos, got = real_scan(*args)
-        word = (pos & ring.mask) >> 2
-        if ring.words[word] & (1 << 31):  # the producer finishes just after the scan looked
-            ring.words[word] = 24 | (1 << 30 if becomes == "discarded" else 0)
-        return pos, got
-
-    monkeypatch.setattr(ring_buffer, "ring_scan", scan_then_finish)
     r = RingBuffer()
     r._rings = [ring]
     out = (Event * 4)()
+    assert r.read_into(out) == 1 and out[0].seq == 1
+    assert r.read_into(out) == 0  # still busy: nothing consumed past it
+    assert ring.consumer[0] == ring.pos == 32
+    ring.words[32 >> 2] = 24 | (1 << 30 if becomes == "discarded" else 0)  # the producer finishes
     n = r.read_into(out)
-    assert [e.seq for e in out[:n]] == ([1, 2, 3] if becomes == "committed" else [1, 3])
+    assert [e.seq for e in out[:n]] == ([2, 3] if becomes == "committed" else [3])
     assert ring.consumer[0] == ring.pos == ring.producer[0]
     r.close()

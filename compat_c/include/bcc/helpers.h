@@ -217,14 +217,18 @@ extern int __bcc_usdt_readarg(int n, void *ctx, void *dst, int size);
     int (*perf_submit_skb)(void *, u32, void *, u32); };                           \
   static const struct __bcc_ops_##_name _name = {                                  \
     .perf_submit = __bcc_##_name##_perf_submit, .perf_submit_skb = __bcc_##_name##_perf_submit_skb };
+/* The "this CPU" index for perf_read/perf_counter_value; bcc lets -D override it. */
+#ifndef CUR_CPU_IDENTIFIER
+#define CUR_CPU_IDENTIFIER BPF_F_CURRENT_CPU
+#endif
 #define BPF_PERF_ARRAY(_name, _max)                                                  \
   __BCC_MAPDEF(BPF_MAP_TYPE_PERF_EVENT_ARRAY, int, u32, _name, _max, 0)             \
   static __always_inline u64 __bcc_##_name##_perf_read(u32 i) {                     \
     return bpf_perf_event_read(__BCC_MAP(_name), i); }                              \
-  static __always_inline int __bcc_##_name##_perf_counter_value(int i, void *buf, u32 size) { \
+  static __always_inline int __bcc_##_name##_perf_counter_value(u64 i, void *buf, u32 size) { \
     return bpf_perf_event_read_value(__BCC_MAP(_name), i, buf, size); }             \
   struct __bcc_ops_##_name { int key; u32 leaf; u64 (*perf_read)(u32);              \
-    int (*perf_counter_value)(int, void *, u32); };                                \
+    int (*perf_counter_value)(u64, void *, u32); };                                \
   static const struct __bcc_ops_##_name _name = {                                  \
     .perf_read = __bcc_##_name##_perf_read, .perf_counter_value = __bcc_##_name##_perf_counter_value };
 #define BPF_RINGBUF_OUTPUT(_name, _pages)                                            \
@@ -514,10 +518,15 @@ static __always_inline void bpf_dins_pkt(void *pkt, u64 off, u64 bofs, u64 bsz, 
     unsigned short __offset = args->data_loc_##field & 0xFFFF;                      \
     bpf_probe_read((void *)dst, length, (char *)args + __offset);                  \
   } while (0)
+/* The field's own length; into an array it is capped at the array's size, as the
+ * verifier refuses a read that could run past it (dst given as a pointer: uncapped). */
+#define __BCC_IS_ARRAY(x) (!__builtin_types_compatible_p(__typeof__(x), __typeof__(&(x)[0])))
 #define TP_DATA_LOC_READ(dst, field)                                                 \
   do {                                                                             \
     unsigned short __offset = args->data_loc_##field & 0xFFFF;                      \
-    unsigned short __length = args->data_loc_##field >> 16;                         \
+    u32 __length = args->data_loc_##field >> 16;                                    \
+    if (__BCC_IS_ARRAY(dst) && __length > sizeof(dst))                             \
+      __length = sizeof(dst);                                                       \
     bpf_probe_read((void *)dst, __length, (char *)args + __offset);                \
   } while (0)
 #define TP_DATA_LOC_READ_STR(dst, field, length)                                     \
