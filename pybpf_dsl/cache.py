@@ -27,7 +27,7 @@ from functools import lru_cache
 from importlib.util import resolve_name
 from typing import Any
 
-__all__ = ["cache_dir", "cache_key", "get", "put", "clear"]
+__all__ = ["cache_dir", "enabled", "cache_key", "get", "put", "clear"]
 
 _DSL_DIR = os.path.dirname(os.path.abspath(__file__))
 _COMPILER_PARTS = ("lower", "helpers")
@@ -40,7 +40,8 @@ def cache_dir() -> str:
     return os.path.join(base, "pybpf_dsl")
 
 
-def _enabled() -> bool:
+def enabled() -> bool:
+    """Whether caching is on (``PYBPF_DSL_CACHE`` is not ``0``, ``no`` or ``off``)."""
     return os.environ.get("PYBPF_DSL_CACHE", "1") not in ("0", "no", "off")
 
 
@@ -132,7 +133,7 @@ def _source_files(probes: list[Any]) -> dict[str, bytes] | None:
 
 def cache_key(probes: list[Any], license: str) -> str | None:
     """The key of the object for ``probes``, or None when caching is off or impossible."""
-    if not _enabled():
+    if not enabled():
         return None
     h = hashlib.sha256(_compiler_id() + _kernel_id() + license.encode())
     for p in probes:

@@ -200,11 +200,15 @@ class MapDecl(metaclass=_Params):
         return call_method(frame, e, self, name)
 
 
-_KEYED = ("lookup", "update", "insert", "delete", "increment")
+_KEYED = ("lookup", "update", "insert", "delete", "increment", "atomic_increment", "lookup_or_try_init")
 
 
 class HashMap(MapDecl):
-    """``BPF_MAP_TYPE_HASH``: ``HashMap[K, V](max_entries=N)`` (bcc's BPF_HASH)."""
+    """``BPF_MAP_TYPE_HASH``: ``HashMap[K, V](max_entries=N)`` (bcc's BPF_HASH).
+
+    Besides ``m[k]``: ``lookup``, ``update``, ``insert``, ``delete``, ``increment``,
+    and bcc's spellings ``lookup_or_try_init(k, init)`` and ``atomic_increment(k, n=1)``.
+    """
 
     map_type = MapType.HASH
     type_params = ("key", "value")
@@ -252,7 +256,7 @@ class ArrayMap(MapDecl):
     map_type = MapType.ARRAY
     type_params = ("value",)
     key = T.u32
-    method_names = ("lookup", "update", "insert", "increment")
+    method_names = ("lookup", "update", "insert", "increment", "atomic_increment", "lookup_or_try_init")
     subscript = True
 
 
@@ -270,14 +274,15 @@ class Histogram(MapDecl):
     ``Histogram(linear=True, max_entries=N)`` records ``min(v, N - 1)``
     (``print_linear_hist``).  ``Histogram[K]()`` with a Struct key
     ``{bucket, slot}`` prints one histogram per bucket, like
-    ``BPF_HISTOGRAM(dist, struct key)``.  ``h.increment(slot, n=1)`` adds to a slot.
+    ``BPF_HISTOGRAM(dist, struct key)``.  ``h.increment(slot, n=1)`` (or bcc's
+    ``h.atomic_increment(slot)``) adds to a slot.
     """
 
     map_type = MapType.ARRAY
     type_params = ("key",)
     key = T.u32
     value = T.u64
-    method_names = ("increment", "record", "lookup")
+    method_names = ("increment", "atomic_increment", "record", "lookup")
     subscript = True
 
     def __init__(self, max_entries: int | None = None, *, linear: bool = False, **kw: Any) -> None:

@@ -14,7 +14,16 @@ The work is done by :mod:`.pipeline` running as a child interpreter
   peak of a cold start is not lower than with LLVM in-process.
 
 The worker keeps where LLVM's BPF initialisers are in libllvmlite.so in
-:func:`~pybpf_dsl.cache.cache_dir` (see :func:`.pipeline._bpf_init_functions`).
+:func:`~pybpf_dsl.cache.cache_dir` (see :func:`.pipeline._bpf_init_functions`),
+unless ``PYBPF_DSL_CACHE=0`` turns caching off.
+
+The worker's interpreter is ``$PYBPF_DSL_PYTHON`` when set, else
+``sys.executable``.  A program embedding Python (where ``sys.executable`` is
+empty or the host's own binary) sets ``PYBPF_DSL_PYTHON=/path/to/python3``, a
+Python that can import the same llvmlite.  The worker announces itself with
+one frame before its first request; anything else (no such file, an exit, other
+output, silence for a minute) is one CompileError naming the interpreter and
+that variable.
 
 The worker is started when this module is imported (compile_programs()
 imports it before type-checking, so LLVM's start-up overlaps the
@@ -28,6 +37,8 @@ from __future__ import annotations
 import atexit
 import os
 import re
+import select
+import signal
 import sys
 import threading
 from typing import Iterator
@@ -38,6 +49,20 @@ from . import pipeline
 __all__ = ["OptimisedModule", "optimise", "emit_object", "emit_assembly", "shutdown"]
 
 _INTERNAL_HINT = "please report this with the function that triggered it"
+_PYTHON_HINT = "set PYBPF_DSL_PYTHON=/path/to/python3, a Python that can import llvmlite"
+_START_TIMEOUT = 60.0      # seconds for a worker to announce itself (it takes ~50 ms)
+
+
+def _interpreter() -> tuple[str, str]:
+    """(the worker's interpreter, where that choice came from)."""
+    chosen = os.environ.get("PYBPF_DSL_PYTHON")
+    if chosen:
+        return chosen, "PYBPF_DSL_PYTHON"
+    return sys.executable or "", "sys.executable"
+
+
+def _no_worker(python: str, origin: str, why: str) -> CompileError:
+    return CompileError(f"cannot start the DSL's LLVM worker: {origin} ({python!r}) {why}", hint=_PYTHON_HINT)
 
 
 class _Instruction:
@@ -113,27 +138,64 @@ class _Worker:
         if spec is None or not spec.submodule_search_locations:
             raise ModuleNotFoundError("the DSL compiler needs llvmlite: pip install llvmlite", name="llvmlite")
         site = os.path.dirname(list(spec.submodule_search_locations)[0])
+        self.python, self.origin = _interpreter()
+        if not self.python:
+            raise _no_worker(self.python, self.origin, "is empty (Python embedded in another program?)")
+        if not os.path.isfile(self.python) or not os.access(self.python, os.X_OK):
+            raise _no_worker(self.python, self.origin, "is not an executable file")
+        from ..cache import cache_dir, enabled
+        argv = [self.python, "-I", "-S", pipeline.__file__, site] + ([cache_dir()] if enabled() else [])
         req_r, self.req_w = os.pipe()
         self.resp_r, resp_w = os.pipe()
         self.err = os.memfd_create("pybpf_dsl-llvm-stderr", os.MFD_CLOEXEC)
-        from ..cache import cache_dir
-        argv = [sys.executable, "-I", "-S", pipeline.__file__, site, cache_dir()]
         try:
-            self.pid = os.posix_spawn(sys.executable, argv, os.environ, file_actions=[
+            self.pid = os.posix_spawn(self.python, argv, os.environ, file_actions=[
                 (os.POSIX_SPAWN_DUP2, req_r, 0), (os.POSIX_SPAWN_DUP2, resp_w, 1),
                 (os.POSIX_SPAWN_DUP2, self.err, 2)])
-        except OSError:
+        except OSError as exc:
             for fd in (self.req_w, self.resp_r, self.err):
                 os.close(fd)
-            raise
+            raise _no_worker(self.python, self.origin, f"cannot be run: {exc.strerror}") from None
         finally:
             os.close(req_r)
             os.close(resp_w)
         self.owner = os.getpid()
         self.status: int | None = None
+        self.ready = False
+
+    def _announcement(self) -> str | None:
+        """None when the worker's first bytes are :data:`.pipeline.READY`, else what went wrong
+        (read with a deadline and never beyond that frame: another program may write anything)."""
+        want, got = pipeline.READY, b""
+        while len(got) < len(want):
+            if not select.select([self.resp_r], [], [], _START_TIMEOUT)[0]:
+                return f"did not answer within {_START_TIMEOUT:g} s"
+            part = os.read(self.resp_r, len(want) - len(got))
+            if not part:
+                return "exited"
+            if not want.startswith(got + part):
+                return "wrote something else"
+            got += part
+        return None
+
+    def _check_started(self) -> None:
+        """Raise the one-line CompileError (ending the process) unless this is a working worker."""
+        what = self._announcement()
+        if what is None:
+            self.ready = True
+            return
+        if not self.exited():
+            os.kill(self.pid, signal.SIGKILL)
+            self.close()
+        lines = [ln.strip() for ln in self.stderr().splitlines() if ln.strip()]
+        self.release()
+        why = f"{what}: {lines[-1][:200]}" if lines else what
+        raise _no_worker(self.python, self.origin, f"is not a Python that runs the worker ({why})")
 
     def request(self, tag: bytes, payload: bytes) -> tuple[bytes, bytes] | None:
         """The worker's answer, or None when it died (see :attr:`status`, :meth:`stderr`)."""
+        if not self.ready:
+            self._check_started()
         try:
             pipeline.write_frame(self.req_w, tag, payload)
         except BrokenPipeError:
@@ -169,10 +231,16 @@ class _Worker:
         os.close(self.req_w)
         os.close(self.resp_r)
         if not wait:
-            os.close(self.err)
+            self.release()
             self.status = -1
             return
         self.status = os.waitstatus_to_exitcode(os.waitpid(self.pid, 0)[1])
+
+    def release(self) -> None:
+        """Drop the kept stderr of an ended worker (idempotent)."""
+        if self.err >= 0:
+            os.close(self.err)
+            self.err = -1
 
 
 _lock = threading.Lock()
@@ -183,12 +251,14 @@ def _get_worker() -> _Worker:
     """The running worker, started (again) when there is none, it ended, or this is a forked child."""
     global _worker
     w = _worker
-    if w is not None and w.owner != os.getpid():
-        w.close(wait=False)
-    elif w is not None and w.exited():
-        os.close(w.err)
-    elif w is not None:
-        return w
+    if w is not None:
+        if w.owner != os.getpid():
+            w.close(wait=False)
+        elif w.exited():
+            w.release()
+        else:
+            return w
+        _worker = None
     w = _worker = _Worker()
     return w
 
@@ -263,4 +333,7 @@ def _backend_error(text: str, filename: str | None) -> CompileError:
 
 
 with _lock:                   # start LLVM now: compile_programs() type-checks while it loads
-    _get_worker()
+    try:
+        _get_worker()
+    except CompileError:
+        pass                      # no usable interpreter: the first compilation reports it

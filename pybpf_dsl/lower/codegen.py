@@ -75,22 +75,21 @@ def is_aggregate(t: Any) -> bool:
     return isinstance(t, (T.StructType, T.ArrayType))
 
 
-def _map_field(e: ast.expr) -> tuple[ast.Subscript | None, int]:
-    """(``m[k]``, byte offset) when ``e`` is a field/element of a map subscript at a constant offset."""
-    off, cur = 0, e
+def _map_field(e: ast.expr) -> ast.Subscript | None:
+    """``m[k]`` when ``e`` is a field or element inside a map subscript's value, reached
+    without a pointer and through indices that call nothing (so skipping them on a
+    missing key changes nothing)."""
+    cur = e
     while isinstance(cur, (ast.Attribute, ast.Subscript)):
         if getattr(cur, "map", None) is not None:
-            return cur, off
-        if isinstance(cur.value.ty, T.PtrType) or getattr(cur, "deref", False):
+            return cur
+        if isinstance(cur.value.ty, T.PtrType) or getattr(cur, "deref", False) \
+                or getattr(cur, "unchecked", False):
             break
-        if isinstance(cur, ast.Attribute):
-            off += cur.field.offset
-        elif isinstance(cur.slice.static, int):
-            off += cur.slice.static * cur.ty.size
-        else:
+        if isinstance(cur, ast.Subscript) and any(isinstance(n, ast.Call) for n in ast.walk(cur.slice)):
             break
         cur = cur.value
-    return None, 0
+    return None
 
 
 def _copied_into(fn: ast.AST) -> set[str]:
@@ -224,6 +223,7 @@ class FunctionGen:
         self.mem = MemFacts(tf)
         self.lifetimes = Lifetimes()
         self.stmt_temps: list[ir.Value] | None = None    # temporaries of the statement being emitted
+        self.map_values: dict[int, ir.Value] = {}     # id(m[k] node) -> its value pointer, while reading through it
         self.ret_slot: ir.Value | None = fn.args[0] if not program and is_aggregate(tf.ret) else None
         self.node: ast.AST = tf.node
         self.local_sites = _first_definitions(tf.node)
@@ -598,10 +598,10 @@ class FunctionGen:
             return self.dataloc(e)
         if isinstance(getattr(e, "field", None), T.BitField):
             return self.bitfield(e)
-        root, off = _map_field(e)
-        if root is not None and not is_aggregate(e.ty):    # m[k].f: one load from the value, no copy
+        root = _map_field(e)
+        if root is not None and not is_aggregate(e.ty):    # m[k].f, m[k].a[i]: one load from the value, no copy
             from .mapgen import gen_field_load
-            return gen_field_load(self, root, off, e.ty)
+            return gen_field_load(self, e, root)
         ptr = self.addr(e)
         if getattr(e, "space", "direct") == "kernel":
             tmp = self.alloca(e.ty, "kread", zero=False)
@@ -657,7 +657,9 @@ class FunctionGen:
             base = self.base_ptr(e.value)
             return self.b.gep(base, [I64(e.field.offset)], source_etype=I8)
         if isinstance(e, ast.Subscript):
-            return self.gen(e) if getattr(e, "map", None) is not None else self.element(e)   # m[k]: a copy
+            if getattr(e, "map", None) is not None:     # m[k]: the value pointer being read through, or a copy
+                return self.map_values.get(id(e)) or self.gen(e)
+            return self.element(e)
         if is_aggregate(e.ty):
             return self.gen(e)
         raise self.err(e, f"{ast.unparse(e)} is not a place in memory")

@@ -235,19 +235,26 @@ def gen_subscript_load(g: Any, e: ast.Subscript, m: Any, into: ir.Value | None =
     return out if is_aggregate(vt) else g.load(out, vt)
 
 
-def gen_field_load(g: Any, e: ast.Subscript, off: int, t: T.Type) -> ir.Value:
-    """``m[k].f``: the scalar at ``off`` in the value, or zero when the key is missing."""
-    m = e.map
-    p = lookup(g, m, in_memory(g, e.slice, m.key_type))
+def gen_field_load(g: Any, e: ast.expr, root: ast.Subscript) -> ir.Value:
+    """``m[k].f`` / ``m[k].a[i]`` (``root`` is ``m[k]``): the scalar read through the value
+    pointer, without copying the value; zero when the key is missing (and, as for any
+    array, when ``i`` is out of range)."""
+    m = root.map
+    p = lookup(g, m, in_memory(g, root.slice, m.key_type))
     start = g.b.block
     hit, done = g.new_block("field.hit"), g.new_block("field.end")
     g.b.cbranch(g.nonnull(p), hit, done)
     g.b.position_at_end(hit)
-    v = g.load(g.b.gep(p, [I64(off)], source_etype=ir.IntType(8)) if off else p, t)
+    g.map_values[id(root)] = p
+    try:
+        v = g.load(g.addr(e), e.ty)
+    finally:
+        del g.map_values[id(root)]
+    hit_end = g.b.block
     g.b.branch(done)
     g.b.position_at_end(done)
     phi = g.b.phi(v.type)
-    phi.add_incoming(v, hit)
+    phi.add_incoming(v, hit_end)
     phi.add_incoming(ir.Constant(v.type, 0), start)
     return phi
 
@@ -286,7 +293,9 @@ def gen_map_method(g: Any, e: ast.Call, m: Any, name: str) -> Any:
         return _update(g, m, in_memory(g, a["key"], m.key_type), _value_ptr(g, a["value"], m.value_type), flags)
     if name == "delete":
         return _helper(g, "map_delete_elem", I64, [mp, in_memory(g, a["key"], m.key_type)])
-    if name == "increment":
+    if name == "lookup_or_try_init":
+        return _lookup_or_init(g, m, in_memory(g, a["key"], m.key_type), a["init"])
+    if name in ("increment", "atomic_increment"):
         add_to_key(g, m, in_memory(g, a["key"], m.key_type), g.value(a["n"], m.value_type))
         return None
     if name == "record":
@@ -328,6 +337,26 @@ def gen_map_method(g: Any, e: ast.Call, m: Any, name: str) -> Any:
         inner = lookup(g, m, in_memory(g, a["outer_key"], m.key_type))
         return _lookup_inner(g, m.inner, inner, in_memory(g, a["key"], m.inner.key_type))
     raise g.err(e, f"cannot generate {m.name}.{name}()")
+
+
+def _lookup_or_init(g: Any, m: Any, key_ptr: ir.Value, init: ast.expr) -> ir.Value:
+    """bcc's ``lookup_or_try_init``: the value pointer; a missing key is first inserted as
+    ``init`` with BPF_NOEXIST (``init`` is evaluated only then).  NULL when the insert
+    failed (map full) and no other CPU inserted the key meanwhile."""
+    p = lookup(g, m, key_ptr)
+    start = g.b.block
+    missing, done = g.new_block("init.insert"), g.new_block("init.end")
+    g.b.cbranch(g.nonnull(p), done, missing)
+    g.b.position_at_end(missing)
+    _update(g, m, key_ptr, _value_ptr(g, init, m.value_type), I64(BPF_NOEXIST))
+    again = lookup(g, m, key_ptr)
+    missing_end = g.b.block
+    g.b.branch(done)
+    g.b.position_at_end(done)
+    phi = g.b.phi(PTR)
+    phi.add_incoming(p, start)
+    phi.add_incoming(again, missing_end)
+    return phi
 
 
 def _lookup_inner(g: Any, inner_decl: Any, inner: ir.Value, key_ptr: ir.Value) -> ir.Value:

@@ -161,7 +161,12 @@ def call_method(frame: Any, e: ast.Call, m: Any, name: str) -> Any:
         return _update(m, _arg(frame, e, "key", kt), _arg(frame, e, "value", vt), flags)
     if name == "delete":
         return delete(m, _arg(frame, e, "key", kt))
-    if name == "increment":
+    if name == "lookup_or_try_init":
+        key = _arg(frame, e, "key", kt)
+        if _lookup(m, key) is None:
+            _update(m, key, _arg(frame, e, "init", vt), BPF_NOEXIST)
+        return _lookup(m, key)
+    if name in ("increment", "atomic_increment"):
         add(m, _arg(frame, e, "key", kt), frame.value(e.margs["n"], vt))
         return None
     if name == "record":

@@ -21,6 +21,8 @@ SIGNATURES: dict[str, tuple[tuple[str, ...], dict[str, int], bool]] = {
     "insert": (("key", "value"), {}, False),
     "delete": (("key",), {}, False),
     "increment": (("key", "n"), {"n": 1}, False),
+    "atomic_increment": (("key", "n"), {"n": 1}, False),     # bcc's spelling of increment
+    "lookup_or_try_init": (("key", "init"), {}, False),      # bcc's insert-if-absent + lookup
     "record": (("value",), {}, False),
     "reserve": ((), {}, False),
     "submit": (("record",), {}, False),
@@ -97,8 +99,9 @@ def type_map_method(ty: Any, e: ast.Call, m: Any, name: str) -> None:
         _value_arg(ty, margs["key"], kt, m, name + "() key")
     if "outer_key" in margs:
         _value_arg(ty, margs["outer_key"], m.key_type, m, name + "() outer key")
-    if "value" in margs:
-        _value_arg(ty, margs["value"], m.value_type, m, name + "() value")
+    for p in ("value", "init"):
+        if p in margs:
+            _value_arg(ty, margs[p], m.value_type, m, f"{name}() {p}")
     if "out" in margs:
         ty.place(margs["out"]) if not isinstance(margs["out"], ast.Name) else ty.expr(margs["out"])
         if margs["out"].ty is not m.value_type:
@@ -109,7 +112,7 @@ def type_map_method(ty: Any, e: ast.Call, m: Any, name: str) -> None:
         rt = margs["record"].ty
         if not (isinstance(rt, T.PtrType) and rt.target is m.value_type):
             raise ty.err(margs["record"], f"{name}() takes the pointer reserve() returned, not a {rt}")
-    if name == "increment" and not isinstance(m.value_type, T.IntType):
+    if name in ("increment", "atomic_increment") and not isinstance(m.value_type, T.IntType):
         raise ty.err(e, f"{m.name} values are {m.value_type}, not integers", "use lookup() and update the fields")
     e.ty = _result(m, name)
 
@@ -117,11 +120,11 @@ def type_map_method(ty: Any, e: ast.Call, m: Any, name: str) -> None:
 def _result(m: Any, name: str) -> T.Type | None:
     if name == "lookup" and m.value_type is None:   # values are kernel objects: only test for one
         return T.bool
-    if name in ("lookup", "reserve"):
+    if name in ("lookup", "lookup_or_try_init", "reserve"):
         return T.PtrType(m.value_type, "direct", True)
     if name == "lookup_in":
         return T.PtrType(m.inner.value_type, "direct", True)
-    if name in ("increment", "record", "submit", "discard"):
+    if name in ("increment", "atomic_increment", "record", "submit", "discard"):
         return None
     if name == "contains":
         return T.bool

@@ -53,7 +53,7 @@ def _map_pointer(e: ast.expr) -> Any:
     """The MapMethod when ``e`` is a call returning a map value pointer (lookup, reserve, ...)."""
     from .typer import MapMethod
     callee = getattr(e, "callee", None)
-    if isinstance(callee, MapMethod) and callee.name in ("lookup", "reserve", "lookup_in"):
+    if isinstance(callee, MapMethod) and callee.name in ("lookup", "lookup_or_try_init", "reserve", "lookup_in"):
         return callee
     return None
 

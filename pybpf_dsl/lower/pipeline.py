@@ -2,10 +2,10 @@
 
 This module imports only the standard library and ``llvmlite.binding`` so it
 can run as a small separate process (``python -I -S pipeline.py LLVMLITE_DIR
-[CACHE_DIR]``,
-started by :mod:`.backend`): the user's process never maps the 170 MB
-libllvmlite.so, and a fatal error in LLVM's BPF backend (which exits the
-process) ends the worker, not the user's program.
+[CACHE_DIR]``, CACHE_DIR absent when caching is off), started by
+:mod:`.backend`: the user's process never maps the 170 MB libllvmlite.so, and
+a fatal error in LLVM's BPF backend (which exits the process) ends the worker,
+not the user's program.  Once llvmlite loads, the worker writes :data:`READY`.
 
 Memory is the point of most choices here (figures: benchmarks/bench_dsl_startup.py):
 
@@ -45,10 +45,13 @@ from array import array
 from functools import lru_cache
 from typing import Any
 
-__all__ = ["IDLE_EXIT", "target_machine", "optimise", "emit", "read_frame", "write_frame", "serve"]
+__all__ = ["IDLE_EXIT", "READY", "target_machine", "optimise", "emit", "read_frame", "write_frame", "serve"]
 
 IDLE_EXIT = 3
 """The worker's exit status when it quits after :data:`_IDLE_SECONDS` without a request."""
+
+READY = b"R\x10\x00\x00\x00pybpf_dsl-llvm-1"
+"""The frame the worker writes first, once llvmlite loads: it is the worker, and it can work."""
 
 _IDLE_SECONDS = 10.0
 _BPF_INIT = (b"LLVMInitializeBPFTargetInfo", b"LLVMInitializeBPFTarget",
@@ -340,4 +343,6 @@ if __name__ == "__main__":
     sys.path.insert(0, sys.argv[1])
     _cache_dir = sys.argv[2] if len(sys.argv) > 2 else None
     _only_needed_submodules()
+    from llvmlite.binding import ffi  # noqa: F401  (an interpreter that cannot load it stops here)
+    os.write(1, READY)
     sys.exit(serve(0, 1))

@@ -14,7 +14,9 @@ compat_c front ends::
         poller.ring_buffer_poll(0)
 
 One epoll set holds the epoll descriptor of every perf buffer, so a poll
-over many buffers is a single wait.
+over many buffers is a single wait.  A perf buffer with per-N-samples
+wakeups that sees a fast stream makes that wait linger first, as its own
+poll would (see :mod:`.linger`).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from typing import Hashable
 
 from ..errors import BPFError
 from .closing import Closing
+from .linger import sleep_first
 from .perf_buffer import PerfBuffer
 from .ring_buffer import RingBuffer
 
@@ -77,6 +80,12 @@ class EventPoller(Closing):
         """
         if self._epoll is None:
             self._epoll = select.epoll()
+        buffers = list(self._perf.values())
+        nap = max((buffer.next_linger() for buffer in buffers), default=0.0)
+        rest = sleep_first(nap, timeout_ms, lambda: any(buffer.pending() for buffer in buffers))
+        if rest is None:
+            return self.perf_buffer_consume()
+        timeout_ms = rest
         deadline = time.monotonic() + timeout_ms / 1000 if timeout_ms >= 0 else None
         while True:
             remaining = -1.0 if deadline is None else max(deadline - time.monotonic(), 0.0)

@@ -29,8 +29,15 @@ producer pays one wakeup per thousands of samples instead of one per sample
 it, not the reader, caps the lossless rate).  An idle reader wakes every
 ``max_delay_ms`` to look at the rings.  Anyone waiting on :meth:`fileno`
 (select, an outer epoll) is woken by the same timer, then calls
-:meth:`consume`.  ``wakeup_events=N`` keeps bcc's exact behaviour: a wakeup
-every N samples on a CPU, no timer (samples short of N wait for more).
+:meth:`consume`.  ``wakeup_events=N`` keeps bcc's behaviour: a wakeup
+every N samples on a CPU, no timer (samples short of N wait for more).  A
+lone sample or a slow stream is then read as soon as its wakeup comes, but
+a fast one (more than :data:`LINGER_THRESHOLD` samples within
+``max_delay_ms``) makes each wait linger first (see :mod:`.linger`): sleep
+without waiting on epoll, so the per-sample wakeups find no waiter, for at
+most ``max_delay_ms`` and at most the time the stream takes to fill a
+quarter of a ring.  :meth:`~PerfBuffer.next_linger` gives that sleep to
+whoever waits on :meth:`~PerfBuffer.fileno` itself.
 
 An exception raised by a callback propagates out of :meth:`~PerfBuffer.poll`;
 the sample it was handling counts as consumed, the rest stay in the ring for
@@ -62,6 +69,7 @@ from .closing import ClosedOnCollect
 from .cpus import online_cpus
 from .event_batch import EventBatch, output_buffer, short_event
 from .fd import FD
+from .linger import Linger, sleep_first
 from .mmap_region import MappedRegion
 from .record_runs import equal_run, gather
 from .uapi import (PERF_ATTR_SIZE, PERF_EVENT_IOC_ENABLE, PERF_SAMPLE_RAW, PerfAttrFlag, PerfRecord,
@@ -78,6 +86,7 @@ _RAW_OFFSET = 12  # perf_event_header (8) + u32 raw size
 _U32 = struct.Struct("I")
 _U64 = struct.Struct("Q")
 MAX_WATERMARK = 64 << 10  # bytes pending in one CPU's ring before a batched wakeup
+LINGER_THRESHOLD = 64  # samples within max_delay_ms making a per-N-samples reader linger
 
 SampleCallback = Callable[[int, int, int], object]
 LostCallback = Callable[[int], object]
@@ -132,7 +141,8 @@ class PerfBuffer(ClosedOnCollect):
     every online CPU.  ``wakeup_events=None`` (the default) batches wakeups
     and delivers every sample within about ``max_delay_ms`` (see the module
     documentation); ``wakeup_events=N`` wakes the reader every N samples on
-    a CPU, exactly as bcc does.  The map's file descriptor is duplicated, so
+    a CPU, as bcc does, and lingers up to ``max_delay_ms`` before a wait
+    while a fast stream lasts.  The map's file descriptor is duplicated, so
     the map lives at least as long as the reader.
     """
 
@@ -151,8 +161,11 @@ class PerfBuffer(ClosedOnCollect):
         self.lost = 0
         self._rings: list[_CpuRing] = []
         self._timer: FD | None = None
-        #: how long a sample may wait for a batched wakeup (None: bcc's per-N-samples wakeups)
-        self.max_delay_ms: float | None = max_delay_ms if wakeup_events is None else None
+        #: how long a sample may wait for a batched wakeup, or a linger (per-N-samples wakeups)
+        self.max_delay_ms = max_delay_ms
+        self._linger = None if wakeup_events is None else Linger(max_delay_ms, LINGER_THRESHOLD)
+        self._quarter = page_cnt * PAGE_SIZE // 4
+        self._count = 0  # samples read so far
         self._map: FD | None = FD(os.dup(map_fd), "map")
         self._epoll: select.epoll | None = select.epoll()
         try:
@@ -205,25 +218,37 @@ class PerfBuffer(ClosedOnCollect):
             raise ValueError("perf buffer is closed")
         return self._epoll.fileno()
 
-    def _pending(self) -> bool:
+    def pending(self) -> bool:
+        """Whether some ring holds records not read yet (no wait, no system call)."""
         return any(ring.meta[_HEAD_INDEX] != ring.tail for ring in self._rings)
 
+    def next_linger(self) -> float:
+        """Seconds a wait beginning now should sleep before waiting on epoll: 0 except while a
+        fast stream comes with per-N-samples wakeups (see the module documentation).  For a
+        caller waiting on :meth:`fileno` itself; call it as each wait begins."""
+        if self._linger is None:
+            return 0.0
+        return self._linger.next(sum(ring.tail for ring in self._rings), self._quarter, self._count)
+
     def _wait(self, timeout_ms: float) -> bool:
-        """Wait up to ``timeout_ms`` (-1: forever) for a wakeup, or for a timer tick finding
-        samples waiting; whether one came."""
+        """Wait up to ``timeout_ms`` (-1: forever) for a wakeup or a timer tick finding samples
+        waiting; whether one came."""
         epoll = self._epoll
         if epoll is None:
             raise BPFError("perf buffer is closed")
+        rest = sleep_first(self.next_linger(), timeout_ms, self.pending)
+        if rest is None:
+            return True
+        timeout_ms = rest
         timer = -1 if self._timer is None else self._timer.fileno()
         deadline = time.monotonic() + timeout_ms / 1000 if timeout_ms >= 0 else None
         while True:
             remaining = -1.0 if deadline is None else max(deadline - time.monotonic(), 0.0)
             ready = epoll.poll(remaining)
-            if len(ready) > 1 or (ready and ready[0][0] != timer):
-                return True
             if ready:
-                _clear_timer(timer)
-                if self._pending():
+                if timer >= 0 and any(fd == timer for fd, _ in ready):
+                    _clear_timer(timer)
+                if self.pending():  # not a wakeup for samples already read (after a linger)
                     return True
             if deadline is not None and time.monotonic() >= deadline:
                 return False
@@ -249,7 +274,9 @@ class PerfBuffer(ClosedOnCollect):
         if self._epoll is None:
             raise BPFError("perf buffer is closed")
         self._take_tick()
-        return sum(self._read(ring) for ring in self._rings)
+        handled = sum(self._read(ring) for ring in self._rings)
+        self._count += handled
+        return handled
 
     def _lost(self, count: int) -> None:
         self.lost += count
@@ -341,6 +368,7 @@ class PerfBuffer(ClosedOnCollect):
             del view
         for count in lost_counts:
             self._lost(count)
+        self._count += sum(run[2] for run in runs)
         return EventBatch(data, runs, sum(lost_counts))
 
     def read_into(self, out: object, timeout_ms: int = 0) -> int:
@@ -366,9 +394,11 @@ class PerfBuffer(ClosedOnCollect):
         for ring in self._rings:
             n = self._copy_ring(ring, dst, item, n, cap)
             if n < 0:
-                return -n - 1
+                n = -n - 1
+                break
             if n == cap:
                 break
+        self._count += n
         return n
 
     def _copy_ring(self, ring: _CpuRing, dst: memoryview, item: int, n: int, cap: int) -> int:

@@ -28,18 +28,15 @@ the bulk paths, a run at a time by :mod:`.record_runs`.
 
 Wakeups: the kernel wakes the reader when a sample is submitted while the
 reader has consumed everything (unless the program passes
-BPF_RB_NO_WAKEUP), so a reader that keeps up goes back to sleep after every
-few samples and the producing CPU pays a wakeup (microseconds) each time;
-past a few hundred thousand samples a second those wakeups, not the
-reader, cap the rate.  So when samples were read since the previous wait
-(poll, or drain/read_into with a timeout) began, a wait first sleeps
-briefly without waiting on epoll (the kernel's wakeup then finds nobody to
-wake): at most ``max_delay_ms`` (2 ms), and at most the time the stream, at
-the rate observed since the previous wait, takes to fill a quarter of the
-smallest ring.  A sample thus waits at most about ``max_delay_ms`` longer
-than with a wakeup per sample.  When nothing came meanwhile, the rest of
-the timeout is spent on epoll; a zero timeout and :meth:`~RingBuffer.consume`
-never sleep.
+BPF_RB_NO_WAKEUP), so a reader that keeps up would pay a wakeup per few
+samples.  So when samples were read since the previous wait (poll, or
+drain/read_into with a timeout) began, a wait first lingers (see
+:mod:`.linger`): it sleeps without waiting on epoll for at most
+``max_delay_ms`` (2 ms), and at most the time the stream takes to fill a
+quarter of the smallest ring.  A sample thus waits at most about
+``max_delay_ms`` longer than with a wakeup per sample.  When nothing came
+meanwhile, the rest of the timeout is spent on epoll; a zero timeout and
+:meth:`~RingBuffer.consume` never sleep.
 
 Memory ordering: ``producer_pos`` is read before the records it covers, each
 record header is read (one aligned 4-byte load) before its sample, and
@@ -52,7 +49,6 @@ from __future__ import annotations
 
 import os
 import select
-import time
 from typing import Any, Callable
 
 from ..errors import BPFError
@@ -60,6 +56,7 @@ from . import syscall
 from .closing import ClosedOnCollect
 from .event_batch import EventBatch, output_buffer, short_event
 from .fd import FD
+from .linger import Linger, sleep_first
 from .mmap_region import MappedRegion
 from .record_runs import equal_run, gather
 from .uapi import BPF_RINGBUF_BUSY_BIT, BPF_RINGBUF_DISCARD_BIT, BPF_RINGBUF_HDR_SZ, MapType
@@ -132,10 +129,10 @@ class RingBuffer(ClosedOnCollect):
         if max_delay_ms < 0:
             raise ValueError(f"ring buffer max_delay_ms must not be negative, got {max_delay_ms}")
         self.max_delay_ms = max_delay_ms
+        self._linger = Linger(max_delay_ms)
         self._rings: list[_Ring] = []
         self._by_fd: dict[int, _Ring] = {}
         self._epoll: select.epoll | None = select.epoll()
-        self._wait_at, self._wait_pos = time.monotonic(), 0  # when the last wait began, where
 
     def add(self, map_fd: int, callback: RingCallback, ctx: Any = None) -> int:
         """Start reading the RINGBUF map ``map_fd``; returns the ring's index.
@@ -171,31 +168,20 @@ class RingBuffer(ClosedOnCollect):
         """Wait up to ``timeout_ms`` (-1: forever) for data: the rings to read."""
         if self._epoll is None:
             raise BPFError("ring buffer manager is closed")
-        linger = self._linger()
-        if linger and timeout_ms:
-            nap = linger if timeout_ms < 0 else min(linger, timeout_ms / 1000)
-            time.sleep(nap)
-            if any(ring.producer[0] != ring.pos for ring in self._rings):
-                return self._rings
-            if timeout_ms > 0:  # the stream paused: wait on epoll for the rest of the timeout
-                timeout_ms = max(timeout_ms - nap * 1000, 0)
-        ready = self._epoll.poll(timeout_ms / 1000 if timeout_ms >= 0 else -1)
+        rest = sleep_first(self._next_linger(), timeout_ms, self._pending)
+        if rest is None:
+            return self._rings
+        ready = self._epoll.poll(rest / 1000 if rest >= 0 else -1)
         return [self._by_fd[fd] for fd, _ in ready]
 
-    def _position(self) -> int:
-        return sum(ring.pos for ring in self._rings)
+    def _next_linger(self) -> float:
+        """Seconds the wait beginning now sleeps before waiting on epoll (see :mod:`.linger`)."""
+        rings = self._rings
+        quarter = min(ring.size for ring in rings) // 4 if rings else 0
+        return self._linger.next(sum(ring.pos for ring in rings), quarter)
 
-    def _linger(self) -> float:
-        """Seconds a wait sleeps before reading: none unless samples were read since the last
-        wait began, then ``max_delay_ms`` at most and, at the rate they came in, at most the
-        time to fill a quarter of the smallest ring."""
-        now, pos = time.monotonic(), self._position()
-        consumed, elapsed = pos - self._wait_pos, now - self._wait_at
-        self._wait_at, self._wait_pos = now, pos
-        if consumed <= 0 or not self.max_delay_ms or not self._rings:
-            return 0.0
-        quarter = min(ring.size for ring in self._rings) // 4
-        return min(self.max_delay_ms / 1000, quarter * elapsed / consumed)
+    def _pending(self) -> bool:
+        return any(ring.producer[0] != ring.pos for ring in self._rings)
 
     def poll(self, timeout_ms: int = -1) -> int:
         """Wait up to ``timeout_ms`` (-1: forever) for data; handle it.

@@ -305,3 +305,99 @@ def test_a_forked_child_compiles_with_its_own_worker():
     assert os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) == 0
     assert backend._worker is parent_worker and not parent_worker.exited()
     assert compile_programs(entry_program(mix)).elf[:4] == b"\x7fELF"
+
+
+@pytest.fixture
+def fresh_worker(monkeypatch):
+    """No worker running before the test; the one it leaves (maybe started oddly) ended after it."""
+    backend.shutdown()
+    yield monkeypatch
+    monkeypatch.undo()
+    backend.shutdown()
+
+
+def _worker_argv() -> list[bytes]:
+    with open(f"/proc/{backend._worker.pid}/cmdline", "rb") as f:
+        return f.read().split(b"\0")[:-1]
+
+
+def test_cache_off_keeps_the_worker_out_of_the_cache_directory(fresh_worker, tmp_path):
+    fresh_worker.setenv("XDG_CACHE_HOME", str(tmp_path / "off"))
+    fresh_worker.setenv("PYBPF_DSL_CACHE", "0")
+    assert compile_programs(entry_program(mix)).elf[:4] == b"\x7fELF"
+    assert len(_worker_argv()) == 5 and not (tmp_path / "off").exists()
+    backend.shutdown()
+    fresh_worker.setenv("XDG_CACHE_HOME", str(tmp_path / "on"))
+    fresh_worker.setenv("PYBPF_DSL_CACHE", "1")
+    compile_programs(entry_program(mix))
+    assert _worker_argv()[-1] == os.fsencode(tmp_path / "on" / "pybpf_dsl")
+    assert [p.name[:14] for p in (tmp_path / "on" / "pybpf_dsl").iterdir()] == ["llvm-bpf-init-"]
+
+
+def _script(tmp_path, name: str, body: str) -> str:
+    path = tmp_path / name
+    path.write_text("#!/bin/sh\n" + body + "\n")
+    path.chmod(0o755)
+    return str(path)
+
+
+@pytest.mark.parametrize("make,said", [
+    (lambda d: "", "is empty"),
+    (lambda d: str(d / "absent"), "is not an executable file"),
+    (lambda d: "/bin/true", "(exited)"),
+    (lambda d: _script(d, "junk", "echo 'Usage: host [options]'; exec cat >/dev/null"), "(wrote something else)"),
+    (lambda d: _script(d, "old", "echo \"ModuleNotFoundError: No module named 'llvmlite'\" >&2; exit 1"),
+     "(exited: ModuleNotFoundError: No module named 'llvmlite')"),
+    (lambda d: _script(d, "mute", "exec sleep 30"), "(did not answer within 0.3 s)"),
+], ids=["empty", "absent", "exits", "junk", "stderr", "silent"])
+def test_an_unusable_interpreter_is_one_compile_error_line(fresh_worker, tmp_path, make, said):
+    python = make(tmp_path)
+    fresh_worker.delenv("PYBPF_DSL_PYTHON", raising=False)
+    fresh_worker.setattr(sys, "executable", python)
+    fresh_worker.setattr(backend, "_START_TIMEOUT", 0.3)
+    with pytest.raises(CompileError) as err:
+        compile_programs(entry_program(mix))
+    text = str(err.value)
+    assert text.startswith(f"cannot start the DSL's LLVM worker: sys.executable ({python!r}) ")
+    assert said in text and "set PYBPF_DSL_PYTHON=/path/to/python3" in text and "\n" not in text
+    w = backend._worker
+    assert w is None or (w.status is not None and w.err == -1)     # ended, reaped, nothing kept open
+
+
+def test_pybpf_dsl_python_selects_the_workers_interpreter(fresh_worker):
+    real = sys.executable
+    fresh_worker.setattr(sys, "executable", "")
+    fresh_worker.setenv("PYBPF_DSL_PYTHON", real)
+    with kernel_runner(mix) as run:
+        assert run(7, 9) == mix(7, 9)
+    assert _worker_argv()[0] == os.fsencode(real)
+    fresh_worker.setenv("PYBPF_DSL_PYTHON", "/bin/true")
+    backend.shutdown()
+    with pytest.raises(CompileError, match=r"PYBPF_DSL_PYTHON \('/bin/true'\) is not a Python"):
+        compile_programs(entry_program(mix))
+
+
+def test_a_bad_interpreter_does_not_break_import(tmp_path):
+    script = tmp_path / "embedded.py"
+    script.write_text(textwrap.dedent("""
+        from pybpf_dsl import bpf_function
+        from pybpf_dsl.errors import CompileError
+        from pybpf_dsl.lower import compile_programs
+        from pybpf_dsl.types import u64
+        from tests.dsl.harness import entry_program
+
+        @bpf_function
+        def inc(a: u64) -> u64:
+            return a + 1
+
+        try:
+            compile_programs(entry_program(inc))
+        except CompileError as e:
+            print(e)
+    """))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p), PYBPF_DSL_PYTHON="/nonexistent")
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120, env=env)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines() == ["cannot start the DSL's LLVM worker: PYBPF_DSL_PYTHON ('/nonexistent') "
+                                       "is not an executable file (set PYBPF_DSL_PYTHON=/path/to/python3, "
+                                       "a Python that can import llvmlite)"]

@@ -65,7 +65,7 @@ SEED = {
     "ringbuf_discard": ("rb.discard(p)", "test_seed_helpers::test_ringbuf_output_reserve_submit_discard"),
     # Maps: methods
     "map.lookup": ("m.lookup(k)", "test_maps::test_hash_map_matches_model"),
-    "map.lookup_or_try_init": ("m.insert(k, zero); v = m.lookup(k)",
+    "map.lookup_or_try_init": ("v = m.lookup_or_try_init(k, zero)",
                                "test_seed_helpers::test_lookup_or_try_init_and_atomic_increment"),
     "map.lookup_or_init": ("m.insert(k, zero); v = m.lookup(k)",
                            "test_seed_helpers::test_lookup_or_try_init_and_atomic_increment"),
@@ -73,7 +73,7 @@ SEED = {
     "map.update": ("m.update(k, v) / m[k] = v", "test_maps::test_hash_map_matches_model"),
     "map.insert": ("m.insert(k, v)", "test_maps::test_hash_map_matches_model"),
     "map.increment": ("m.increment(k, n) / m[k] += n", "test_maps::test_hash_map_matches_model"),
-    "map.atomic_increment": ("m.increment(k, n) / m[k] += n",
+    "map.atomic_increment": ("m.atomic_increment(k, n) / m.increment(k, n) / m[k] += n",
                              "test_seed_helpers::test_lookup_or_try_init_and_atomic_increment"),
     "map.get_stackid": ("stacks.get_stackid(flags)", "test_probes::test_perf_event_stacks"),
     "bpf_get_stackid": ("stacks.get_stackid(flags)", "test_probes::test_perf_event_stacks"),

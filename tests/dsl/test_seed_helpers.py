@@ -1,8 +1,9 @@
 """The seed's Output and map-method helpers that no other test runs, or whose DSL spelling is an idiom.
 
 bcc's ``events.ringbuf_output/reserve/submit/discard`` are ``rb.output/reserve/submit/discard``;
-``map.lookup_or_try_init(&k, &zero)`` is ``m.insert(k, zero)`` (BPF_NOEXIST) then ``m.lookup(k)``;
-``map.atomic_increment(k)`` is ``m.increment(k)``, which is atomic in the DSL.
+``map.lookup_or_try_init(&k, &zero)`` is ``m.lookup_or_try_init(k, zero)`` (lookup; when missing,
+insert with BPF_NOEXIST and look up again; also spelled ``m.insert(k, zero)`` then ``m.lookup(k)``);
+``map.atomic_increment(k)`` is ``m.atomic_increment(k)``, an alias of ``m.increment(k)``.
 """
 
 import struct
@@ -61,11 +62,13 @@ def test_ringbuf_output_reserve_submit_discard(root):
 counts = HashMap[u32, u64](max_entries=16)
 
 
+small = HashMap[u32, u64](max_entries=2)
+
+
 @bpf_function
 def try_init(k: u32, zero: u64) -> u64:
     """bcc: ``v = counts.lookup_or_try_init(&k, &zero); if (v) *v += 1;``."""
-    counts.insert(k, zero)
-    v = counts.lookup(k)
+    v = counts.lookup_or_try_init(k, zero)
     if v:
         v[0] += 1
         return v[0]
@@ -73,8 +76,19 @@ def try_init(k: u32, zero: u64) -> u64:
 
 
 @bpf_function
+def try_init_small(k: u32, zero: u64) -> u64:
+    """The same on a 2-entry map: a third key does not fit, so the pointer is NULL."""
+    v = small.lookup_or_try_init(k, zero)
+    if v:
+        v[0] += 1
+        return v[0]
+    return 999
+
+
+@bpf_function
 def bump(k: u32) -> u64:
-    counts.increment(k)
+    counts.atomic_increment(k)
+    counts.atomic_increment(k + 1, 5)
     return 0
 
 
@@ -83,7 +97,12 @@ def test_lookup_or_try_init_and_atomic_increment(root):
     with load(entry_program(try_init), cache=False) as prog:
         assert [_run(prog, 3, 100), _run(prog, 3, 100), _run(prog, 3, 5)] == [101, 102, 103]
     counts.model.clear()
-    assert [try_init(3, 100), try_init(3, 100)] == [101, 102]
+    assert [try_init(3, 100), try_init(3, 100), try_init(3, 5)] == [101, 102, 103]
+    calls = [(1, 10), (2, 20), (3, 30), (1, 0), (3, 0), (2, 0)]
+    with load(entry_program(try_init_small), cache=False) as prog:
+        kernel = [_run(prog, k, z) for k, z in calls]
+    small.model.clear()
+    assert kernel == [try_init_small(k, z) for k, z in calls] == [11, 21, 999, 12, 999, 22]
     with load(entry_program(bump), cache=False) as prog:
         def hammer():
             for _ in range(2000):
@@ -94,6 +113,7 @@ def test_lookup_or_try_init_and_atomic_increment(root):
         for t in threads:
             t.join()
         assert prog["counts"][u32(9)].value == 4000
+        assert prog["counts"][u32(10)].value == 20000
 
 
 by_port = SockHash[u32](max_entries=4)
@@ -108,3 +128,25 @@ def test_sk_redirect_hash_loads(root):
     """Compiled and accepted by the verifier (test_sockmap runs the by-index sibling on sockets)."""
     with load(steer_by_port, cache=False) as prog:
         assert "steer_by_port" in prog.programs
+
+
+def test_lookup_or_try_init_must_be_null_checked_and_typed():
+    import pytest
+    from pybpf_dsl.errors import CompileError
+    from pybpf_dsl.lower import compile_programs
+
+    @bpf_function
+    def unchecked(k: u32) -> u64:
+        v = counts.lookup_or_try_init(k, 0)
+        return v[0]
+
+    @bpf_function
+    def wrong_init(k: u32) -> u64:
+        r = Rec()
+        v = counts.lookup_or_try_init(k, r)
+        return 1 if v else 0
+
+    with pytest.raises(CompileError, match="test it first"):
+        compile_programs(entry_program(unchecked))
+    with pytest.raises(CompileError, match="lookup_or_try_init"):
+        compile_programs(entry_program(wrong_init))

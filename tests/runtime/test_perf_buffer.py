@@ -13,6 +13,7 @@ import os
 from array import array
 import select
 import struct
+import threading
 import time
 
 import pytest
@@ -235,6 +236,95 @@ def test_batched_poll_waits_its_whole_timeout_through_empty_ticks(maps):
         start = time.monotonic()
         assert pb.poll(60) == 0
         assert time.monotonic() - start > 0.05
+
+
+def _later(prog, delays):
+    """Run ``prog`` once after each of ``delays`` (seconds) in a thread; the thread and the
+    list of the times each run began."""
+    began: list[float] = []
+
+    def produce():
+        for delay in delays:
+            time.sleep(delay)
+            began.append(time.monotonic())
+            run(prog, 1)
+    thread = threading.Thread(target=produce)
+    thread.start()
+    return thread, began
+
+
+def _stamped():
+    arrived: list[float] = []
+    return arrived, lambda *a: arrived.append(time.monotonic())
+
+
+def test_per_sample_wakeups_deliver_a_slow_stream_at_once(maps):
+    """A lone sample, or a slow stream, never lingers: each arrives within a few ms."""
+    prog = _producer(maps, 8)
+    arrived, callback = _stamped()
+    with prog, PerfBuffer(maps[0].fileno(), callback, wakeup_events=1, max_delay_ms=500) as pb:
+        thread, began = _later(prog, [0.02] * 8)
+        while len(arrived) < 8:
+            assert pb.poll(5000)
+        thread.join()
+    latencies = sorted(a - b for a, b in zip(arrived, began))
+    assert latencies[len(latencies) // 2] < 0.005  # a wakeup per sample, no linger (500 ms)
+    assert latencies[-1] < 0.2
+
+
+@pytest.mark.parametrize("via", ["poll", "event_poller"])
+def test_per_sample_wakeups_linger_after_a_fast_stream_at_most_max_delay(maps, pinned, via):
+    """After more than 64 samples a wait lingers (here the whole max_delay_ms: the stream was
+    slow enough for a quarter ring to take longer); a sample written meanwhile arrives at its
+    end; then, the stream having slowed, the next sample arrives at once."""
+    prog = _producer(maps, 8)
+    arrived, callback = _stamped()
+    with prog, EventPoller() as poller:
+        pb = PerfBuffer(maps[0].fileno(), callback, wakeup_events=1, max_delay_ms=150)
+        poller.add_perf_buffer("events", pb)
+        wait = pb.poll if via == "poll" else poller.perf_buffer_poll
+        run(prog, 1000)
+        assert pb.consume() == 1000
+        pb._linger._at -= 10.0  # 1000 samples in 10 s: a quarter ring takes seconds
+        del arrived[:]
+        thread, began = _later(prog, [0.02])
+        start = time.monotonic()
+        assert wait(5000) == 1
+        thread.join()
+        assert 0.12 < arrived[0] - start < 1.0  # held for max_delay_ms (150 ms), no longer
+        thread, began = _later(prog, [0.02])
+        assert wait(5000) == 1
+        thread.join()
+        assert arrived[1] - began[0] < 0.1  # one sample since the last wait: no linger
+
+
+def test_per_sample_wakeups_linger_only_as_long_as_a_quarter_ring_takes(maps, pinned):
+    prog = _producer(maps, 8)  # 24-byte records
+    with prog, PerfBuffer(maps[0].fileno(), lambda *a: None, wakeup_events=1,
+                          max_delay_ms=10_000) as pb:
+        run(prog, 1000)
+        assert pb.consume() == 1000
+        pb._linger._at = time.monotonic() - 0.024  # 24 KB in 24 ms: a quarter (8 KiB) in ~8 ms
+        assert 0.004 < pb.next_linger() < 0.1
+        assert pb.next_linger() == 0  # nothing read since the last wait
+    with PerfBuffer(maps[0].fileno(), lambda *a: None) as batched:
+        assert batched.next_linger() == 0  # batched wakeups never linger: the timer bounds them
+
+
+@pytest.mark.parametrize("via", ["poll", "event_poller"])
+def test_an_idle_reader_does_not_spin_after_a_fast_stream(maps, pinned, via):
+    prog = _producer(maps, 8)
+    with prog, EventPoller() as poller:
+        pb = PerfBuffer(maps[0].fileno(), lambda *a: None, wakeup_events=1, max_delay_ms=20)
+        poller.add_perf_buffer("events", pb)
+        wait = pb.poll if via == "poll" else poller.perf_buffer_poll
+        run(prog, 1000)
+        assert pb.consume() == 1000
+        cpu, start = time.process_time(), time.monotonic()
+        for _ in range(3):
+            assert wait(100) == 0
+        assert 0.29 < time.monotonic() - start < 2.0
+        assert time.process_time() - cpu < 0.05  # a linger, then asleep on epoll
 
 
 @pytest.mark.parametrize("kwargs", [{"wakeup_events": 0}, {"max_delay_ms": 0}])
@@ -510,6 +600,7 @@ def _synthetic(records, start, page_cnt=1):
     ring.meta[_HEAD_INDEX + 1] = start
     pb = PerfBuffer.__new__(PerfBuffer)
     pb.lost, pb._rings, pb._map, pb._epoll, pb._timer = 0, [ring], None, select.epoll(), None
+    pb._linger, pb._count = None, 0
     return pb, ring, mem
 
 

@@ -49,7 +49,9 @@ class PerfEventArray(_EventTable, ArrayBase):
         ``page_cnt`` (a power of two) sizes each ring; ``lost_cb(count)`` gets
         lost-sample counts.  As in bcc the reader wakes for every sample
         (``wakeup_events=1``), so a callback that looks the sender up in
-        /proc runs before a short-lived sender exits; ``wakeup_events=None``
+        /proc runs before a short-lived sender exits (under a fast stream the
+        reader lingers up to 10 ms between reads instead of switching per
+        sample, see :mod:`..perf_buffer`); ``wakeup_events=None``
         batches wakeups (a quarter-full ring, or 10 ms at the latest: see
         :mod:`..perf_buffer`), which sustains several times the event rate.  The reader is stored in the owner's
         ``perf_buffers[name]`` so ``perf_buffer_poll()`` finds it.
