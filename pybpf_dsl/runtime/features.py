@@ -53,13 +53,20 @@ class Feature:
 _CAP_SYS_ADMIN, _CAP_PERFMON, _CAP_BPF = 21, 38, 39
 
 
+def effective_capabilities() -> int | None:
+    """This process's effective capability mask (``CapEff`` of /proc/self/status), None when unreadable."""
+    try:
+        with open("/proc/self/status") as f:
+            return next(int(ln.split()[1], 16) for ln in f if ln.startswith("CapEff:"))
+    except (OSError, StopIteration):
+        return None
+
+
 @lru_cache(maxsize=None)
 def _capable() -> bool:
     """Whether this process may load tracing programs (CAP_BPF+CAP_PERFMON, or CAP_SYS_ADMIN)."""
-    try:
-        with open("/proc/self/status") as f:
-            caps = next(int(ln.split()[1], 16) for ln in f if ln.startswith("CapEff:"))
-    except (OSError, StopIteration):
+    caps = effective_capabilities()
+    if caps is None:
         return os.geteuid() == 0
     bpf_perf = (1 << _CAP_BPF) | (1 << _CAP_PERFMON)
     return bool(caps & (1 << _CAP_SYS_ADMIN)) or caps & bpf_perf == bpf_perf

@@ -49,6 +49,7 @@ from __future__ import annotations
 
 import os
 import select
+import sys
 from typing import Any, Callable
 
 from ..errors import BPFError
@@ -328,32 +329,23 @@ def _copy_ring(ring: _Ring, dst: memoryview, item: int, n: int,
                cap: int) -> tuple[int, int | None]:
     """Copy one ring's committed samples into items ``n``.. of ``dst``: the new ``n``, and the
     size of a committed sample smaller than an item where the copy stopped (else None)."""
-    prod = ring.producer[0]
-    pos = ring.pos
-    data, words, mask = ring.data, ring.words, ring.mask
+    runs, end = _index_ring(ring, ring.pos, ring.producer[0], cap - n)
+    pos, short = ring.pos, None
     try:
-        while n < cap and pos < prod:
-            off = pos & mask
-            hdr = words[off >> 2]
-            if hdr & BPF_RINGBUF_BUSY_BIT:  # still being written: the next call reads it
-                break
-            length = hdr & _LEN_MASK
-            stride = (length + _ROUND) & ~7
-            if hdr & BPF_RINGBUF_DISCARD_BIT:
-                pos += stride
-                continue
+        for run_pos, stride, count, length in runs:
             if length < item:
-                return n, length
-            # a run of equal committed samples (the data pages are mapped twice: no wrap)
-            count = equal_run(words, off >> 2, stride >> 2,
-                              min(prod - pos, (cap - n) * stride) // stride)
-            gather(dst, n * item, data, off + BPF_RINGBUF_HDR_SZ, stride, count, item)
+                pos, short = run_pos, length
+                break
+            # the data pages are mapped twice: a run never wraps
+            gather(dst, n * item, ring.data, (run_pos & ring.mask) + BPF_RINGBUF_HDR_SZ, stride, count, item)
             n += count
-            pos += count * stride
+            pos = run_pos + count * stride
+        else:
+            pos = end
     finally:
         ring.pos = pos
         ring.consumer[0] = pos
-    return n, None
+    return n, short
 
 
 def _as_int(value: object) -> int:
@@ -364,11 +356,13 @@ def _as_int(value: object) -> int:
         return 0
 
 
-def _index_ring(ring: _Ring, pos: int, prod: int) -> tuple[list[tuple[int, int, int, int]], int]:
-    """Runs ``(pos, stride, count, size)`` of committed samples from ``pos``, and where they end."""
+def _index_ring(ring: _Ring, pos: int, prod: int,
+                limit: int = sys.maxsize) -> tuple[list[tuple[int, int, int, int]], int]:
+    """Runs ``(pos, stride, count, size)`` of at most ``limit`` committed samples from
+    ``pos`` (discarded ones skipped), and where they end."""
     words, mask = ring.words, ring.mask
     runs: list[tuple[int, int, int, int]] = []
-    while pos < prod:
+    while pos < prod and limit > 0:
         off = pos & mask
         hdr = words[off >> 2]
         if hdr & BPF_RINGBUF_BUSY_BIT:
@@ -378,7 +372,8 @@ def _index_ring(ring: _Ring, pos: int, prod: int) -> tuple[list[tuple[int, int, 
         if hdr & BPF_RINGBUF_DISCARD_BIT:
             pos += stride
             continue
-        count = equal_run(words, off >> 2, stride >> 2, (prod - pos) // stride)
+        count = equal_run(words, off >> 2, stride >> 2, min((prod - pos) // stride, limit))
         runs.append((pos, stride, count, length))
         pos += count * stride
+        limit -= count
     return runs, pos

@@ -279,10 +279,10 @@ def test_usdt_of_a_missing_process_says_so():
 def test_unreadable_process_reasons(monkeypatch):
     from pybpf_dsl.runtime.attach import usdt as mod
     denied = PermissionError(13, "Permission denied", "/proc/7/maps")
-    monkeypatch.setattr(mod, "_has_cap", lambda bit: True)
+    monkeypatch.setattr(mod, "effective_capabilities", lambda: ~0)
     assert "ptrace access check refused /proc/7/maps" in mod._unreadable(7, denied)
     assert "USDT(path=BINARY)" in mod._unreadable(7, denied)
-    monkeypatch.setattr(mod, "_has_cap", lambda bit: False)
+    monkeypatch.setattr(mod, "effective_capabilities", lambda: 0)
     assert mod._unreadable(7, denied).endswith("root with CAP_SYS_PTRACE")
     assert mod._unreadable(7, OSError(5, "Input/output error", "/x")) == "/x: Input/output error"
 

@@ -23,6 +23,7 @@ from typing import Any, Callable, Mapping
 
 from ...errors import AttachTargetNotFound
 from ..elfsyms import resolve_binary
+from ..features import effective_capabilities
 from ..fd import FD
 from ..uapi import ProgType
 from ..usdt import UsdtLocation, UsdtProbe, file_probes, find_probe, process_probes, readarg_c
@@ -39,14 +40,6 @@ class USDTException(AttachTargetNotFound):
 _CAP_SYS_PTRACE = 19
 
 
-def _has_cap(bit: int) -> bool:
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("CapEff:"):
-                return bool(int(line.split()[1], 16) >> bit & 1)
-    return False
-
-
 def _unreadable(pid: int, err: OSError) -> str:
     """Why process ``pid``'s memory map or binary could not be read, and what to do about it.
 
@@ -59,7 +52,7 @@ def _unreadable(pid: int, err: OSError) -> str:
         return f"no process with pid {pid}"
     if err.errno not in (_errno.EACCES, _errno.EPERM):
         return f"{where}: {err.strerror}"
-    if not _has_cap(_CAP_SYS_PTRACE):
+    if not (effective_capabilities() or 0) >> _CAP_SYS_PTRACE & 1:
         return (f"reading {where} needs ptrace access to the process: run as its owner or as root "
                 "with CAP_SYS_PTRACE")
     return (f"the kernel's ptrace access check refused {where} although this process has "
