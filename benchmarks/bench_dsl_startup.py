@@ -21,23 +21,26 @@ for at exit, so the worker's peak is in that figure; the columns "user" and
 target is judged on their sum, an upper bound of the machine-wide peak.
 
 Where a cold start's memory goes (python3.11, llvmlite 0.50, measured with
-/proc/self/smaps_rollup; MiB resident after each stage):
+/proc/self/status; MiB resident after each stage):
 
-* user process (38): interpreter 13; pybpf_dsl imports and the
-  declarations 19; type-checking 37, of which 13.4 MiB are Python objects of
-  the kernel BTF parsed by runtime/btf.py (127k objects); codegen 38.
-* LLVM worker (83): ``python -I -S`` 8.5; pipeline.py and typing 10.6;
-  ``import llvmlite.binding`` 54.3 (36 MiB of libllvmlite.so pages faulted
-  in by ld.so's relocations and ~700 static initialisers, each fault mapping
-  64 KiB around it; 5 MiB of llvmlite's Python layer); registering only the
-  BPF target 57.6 (all targets: 66.3, and 90.2 at the end); parse + verify
-  + O2 72.9; emitting the object 83.0.
+* user process (21): interpreter and site hooks 13.7; pybpf_dsl imports and
+  the declarations 16.4; type-checking and LLVM IR 21.4; loading 21.5.
+  (The cache key's hash is BLAKE2b from the interpreter, not hashlib: that
+  would load OpenSSL, 3.3 MiB.)
+* LLVM worker (32): ``python -I -S`` with pipeline.py 10.7; llvmlite loaded
+  30.3, from the lean layout of libllvmlite.so (pybpf_dsl/lower/liblayout.py:
+  a copy whose read-only segments are cut where the pages LLVM uses start
+  and end, so the kernel's 64 KiB fault-around maps no code nobody runs;
+  llvmlite's own file leaves 54.3 at this point); BPF target registered 32.1;
+  then the library's pages are let go after each step (19.0) and the
+  optimiser (31.6) and the code generator (32.4) each fault in only their own.
 
-So 60 MiB cannot be met with llvmlite: a process that has only imported
-llvmlite.binding is already at 54 MiB, and LLVM's optimiser and BPF code
-generator fault in 25 MiB more of its code.  Before the worker (everything
-in the user's process, emission in a forked child) the peak was ~105 MiB.
-What was tried and rejected, with the reason, is in pipeline.py's docstring.
+Before this (llvmlite's own file, pages kept) the worker peaked at 83 MiB;
+with PYBPF_DSL_CACHE=0 there is no lean layout and it peaks at ~55 MiB.
+The first compilation on a machine makes the lean layout (~1.5 s, ~150 MiB
+of disk per llvmlite install); the cold runs here reuse it, as they reuse
+where LLVM's BPF initialisers are.  What was tried and rejected, with the
+reason, is in pipeline.py's docstring.
 
 Time: the worker costs ~35 ms more CPU than compiling in the user's process
 (a second interpreter, finding BPF's initialisers), spent while the user's
@@ -112,13 +115,17 @@ def measure(runs: int) -> dict[str, tuple[float, float, float, float, float]]:
     with tempfile.TemporaryDirectory(prefix="pybpf_bench_") as d:
         path = program_file(d)
         first = os.path.join(d, "first")
-        run_once(path, first)           # fills the per-llvmlite-install entries (where LLVM's BPF initialisers are)
-        per_install = glob.glob(os.path.join(first, "pybpf_dsl", "llvm-bpf-init-*"))
+        run_once(path, first)           # fills the per-llvmlite-install entries (BPF initialisers, lean layout)
+        per_install = glob.glob(os.path.join(first, "pybpf_dsl", "llvm-*"))
         for i in range(runs):
             cache_home = os.path.join(d, f"cache{i}")
             os.makedirs(os.path.join(cache_home, "pybpf_dsl"))
-            for f in per_install:       # warm, like compat_c's per-kernel prelude; no compiled object
-                shutil.copy(f, os.path.join(cache_home, "pybpf_dsl"))
+            for entry in per_install:   # warm, like compat_c's per-kernel prelude; no compiled object
+                to = os.path.join(cache_home, "pybpf_dsl", os.path.basename(entry))
+                if os.path.isdir(entry):
+                    shutil.copytree(entry, to, copy_function=os.link)
+                else:
+                    shutil.copy(entry, to)
             results["cold"].append(run_once(path, cache_home))
             results["cached"].append(run_once(path, cache_home))
     return {k: (statistics.median(r[0] for r in v), *(max(r[i] for r in v) for i in (1, 2, 3)),

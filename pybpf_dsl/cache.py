@@ -11,7 +11,7 @@ size: offsets of kernel structs and tracepoint formats come from it).
 ``PYBPF_DSL_CACHE=0`` disables the cache; ``pybpf_dsl.cache.clear()`` empties it.
 
 Entries live in ``$XDG_CACHE_HOME/pybpf_dsl`` (``~/.cache/pybpf_dsl``):
-``<sha256>.o`` is the object and ``<sha256>.meta`` what user space needs
+``<digest>.o`` is the object and ``<digest>.meta`` what user space needs
 besides it (the ``print`` call sites' formats), each written atomically,
 the metadata first.
 """
@@ -19,13 +19,17 @@ the metadata first.
 from __future__ import annotations
 
 import ast
-import hashlib
 import os
 import sys
 import sysconfig
 from functools import lru_cache
 from importlib.util import resolve_name
 from typing import Any
+
+try:  # the built-in module: importing hashlib also loads OpenSSL (3.3 MiB resident, ~2 ms)
+    from _blake2 import blake2b
+except ImportError:  # pragma: no cover (an interpreter built without it)
+    from hashlib import blake2b
 
 __all__ = ["cache_dir", "enabled", "cache_key", "get", "put", "clear"]
 
@@ -48,7 +52,7 @@ def enabled() -> bool:
 @lru_cache(maxsize=1)
 def _compiler_id() -> bytes:
     """The DSL compiler's identity: its source files' sizes and mtimes, and llvmlite's version."""
-    h = hashlib.sha256(sys.version.encode())
+    h = blake2b(sys.version.encode(), digest_size=32)
     paths = [os.path.join(_DSL_DIR, f) for f in _COMPILER_FILES]
     for part in _COMPILER_PARTS:
         d = os.path.join(_DSL_DIR, part)
@@ -135,7 +139,7 @@ def cache_key(probes: list[Any], license: str) -> str | None:
     """The key of the object for ``probes``, or None when caching is off or impossible."""
     if not enabled():
         return None
-    h = hashlib.sha256(_compiler_id() + _kernel_id() + license.encode())
+    h = blake2b(_compiler_id() + _kernel_id() + license.encode(), digest_size=32)
     for p in probes:
         code = p.py_func.__code__
         h.update(repr((p.name, p.kind.name, p.target, sorted(p.options.items()), code.co_filename,
@@ -144,7 +148,7 @@ def cache_key(probes: list[Any], license: str) -> str | None:
     if files is None:
         return None  # never cache what cannot be hashed
     for path in sorted(files):
-        h.update(path.encode() + hashlib.sha256(files[path]).digest())
+        h.update(path.encode() + blake2b(files[path], digest_size=32).digest())
     return h.hexdigest()
 
 

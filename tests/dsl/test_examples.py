@@ -32,8 +32,8 @@ def test_every_dsl_example_is_listed():
 
 
 @pytest.mark.parametrize("name", sorted(EXPECT))
-def test_example_runs(root, name, tmp_path):
-    env = dict(os.environ, XDG_CACHE_HOME=str(tmp_path))
+def test_example_runs(root, name, tmp_path, cache_home):
+    env = dict(os.environ, XDG_CACHE_HOME=str(cache_home))
     out = subprocess.run([sys.executable, os.path.join(EXAMPLES, name)], capture_output=True, text=True,
                          timeout=60, env=env, cwd=tmp_path)
     assert out.returncode == 0, out.stderr
@@ -41,8 +41,8 @@ def test_example_runs(root, name, tmp_path):
         assert needle in out.stdout, out.stdout
 
 
-def test_example_uses_the_cache_the_second_time(root, tmp_path):
-    env = dict(os.environ, XDG_CACHE_HOME=str(tmp_path))
+def test_example_uses_the_cache_the_second_time(root, cache_home):
+    env = dict(os.environ, XDG_CACHE_HOME=str(cache_home))
     path = os.path.join(EXAMPLES, "tp_btf_fork.py")
     code = "import runpy, sys; runpy.run_path(sys.argv[1]); print('llvmlite' in sys.modules)"
     first = subprocess.run([sys.executable, "-c", code, path], capture_output=True, text=True, env=env)
