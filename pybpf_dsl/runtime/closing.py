@@ -1,10 +1,13 @@
-"""The lifetime protocol of the runtime's live objects: ``close()``, ``with``, and garbage collection."""
+"""The lifetime protocol of the runtime's live objects: ``close()``, ``with``, garbage collection,
+and closing a buffer reader while it reads."""
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
 from typing import Self
 
-__all__ = ["Closing", "ClosedOnCollect"]
+__all__ = ["Closing", "ClosedOnCollect", "ReadGuard"]
 
 
 class Closing:
@@ -36,3 +39,41 @@ class ClosedOnCollect(Closing):
             self.close()
         except Exception:
             pass
+
+
+class ReadGuard:
+    """Keeps what a read uses mapped until the read ends.
+
+    ``close()`` of a buffer reader may come while a read runs: from a
+    callback of that very read, or from another thread.  The reader then
+    stops taking new work at once and hands its unmapping to
+    :meth:`release`, which runs it now when no read is in progress, else
+    when the last one ends: no read ever touches unmapped memory.  Reads
+    are ``with guard:`` blocks (nesting is fine).
+    """
+
+    __slots__ = ("_lock", "_readers", "_pending")
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._readers = 0
+        self._pending: list[Callable[[], None]] = []
+
+    def __enter__(self) -> None:
+        with self._lock:
+            self._readers += 1
+
+    def __exit__(self, *exc: object) -> None:
+        with self._lock:
+            self._readers -= 1
+            pending, self._pending = (self._pending, []) if not self._readers else ([], self._pending)
+        for release in pending:
+            release()
+
+    def release(self, release: Callable[[], None]) -> None:
+        """Run ``release`` now if no read is in progress, else when the last one ends."""
+        with self._lock:
+            if self._readers:
+                self._pending.append(release)
+                return
+        release()

@@ -65,7 +65,7 @@ from typing import Callable, Iterable
 
 from ..errors import BPFError
 from . import syscall
-from .closing import ClosedOnCollect
+from .closing import ClosedOnCollect, ReadGuard
 from .cpus import online_cpus
 from .event_batch import EventBatch, output_buffer, short_event
 from .fd import FD
@@ -100,7 +100,7 @@ class _CpuRing:
     """One CPU's perf event, its mapping and the reader's position in it."""
 
     __slots__ = ("cpu", "fd", "region", "meta", "data", "words", "halves", "headers", "base",
-                 "size", "mask", "tail", "scratch")
+                 "size", "mask", "tail", "scratch", "closed")
 
     def __init__(self, cpu: int, fd: FD, page_cnt: int) -> None:
         self.cpu = cpu
@@ -117,6 +117,7 @@ class _CpuRing:
         self.mask = self.size - 1
         self.tail = self.meta[_TAIL_INDEX]
         self.scratch: ctypes.Array | None = None
+        self.closed = False            # set by the reader's close(): stop reading, unmapping may wait
 
     def contiguous(self, off: int, length: int) -> tuple[memoryview, int]:
         """A record that wraps the ring end, copied out: (view, address)."""
@@ -168,6 +169,7 @@ class PerfBuffer(ClosedOnCollect):
         self._count = 0  # samples read so far
         self._map: FD | None = FD(os.dup(map_fd), "map")
         self._epoll: select.epoll | None = select.epoll()
+        self._guard = ReadGuard()
         try:
             if wakeup_events is None:
                 self._timer = syscall.periodic_timer(max_delay_ms, "creating the perf buffer timer")
@@ -245,6 +247,8 @@ class PerfBuffer(ClosedOnCollect):
         while True:
             remaining = -1.0 if deadline is None else max(deadline - time.monotonic(), 0.0)
             ready = epoll.poll(remaining)
+            if self._epoll is None:                     # closed by another thread meanwhile
+                return False
             if ready:
                 if timer >= 0 and any(fd == timer for fd, _ in ready):
                     _clear_timer(timer)
@@ -267,16 +271,22 @@ class PerfBuffer(ClosedOnCollect):
         kernel clears the flag when it is polled), so after waiting on
         :meth:`fileno` yourself, call :meth:`consume`.
         """
-        return self.consume() if self._wait(timeout_ms) else 0
+        with self._guard:
+            return self.consume() if self._wait(timeout_ms) else 0
 
     def consume(self) -> int:
         """Handle every pending sample on every CPU without waiting; return how many."""
         if self._epoll is None:
             raise BPFError("perf buffer is closed")
-        self._take_tick()
-        handled = sum(self._read(ring) for ring in self._rings)
-        self._count += handled
-        return handled
+        with self._guard:
+            self._take_tick()
+            handled = 0
+            for ring in self._rings:
+                if ring.closed:
+                    break
+                handled += self._read(ring)
+            self._count += handled
+            return handled
 
     def _lost(self, count: int) -> None:
         self.lost += count
@@ -294,7 +304,7 @@ class PerfBuffer(ClosedOnCollect):
         mask = size - 1
         handled = 0
         try:
-            while tail < head:
+            while tail < head and not ring.closed:
                 off = tail & mask
                 rsize = halves[(off >> 1) + 3]
                 if off < off + rsize <= size:
@@ -343,12 +353,18 @@ class PerfBuffer(ClosedOnCollect):
         """
         if self._epoll is None:
             raise BPFError("perf buffer is closed")
-        if timeout_ms and not self._wait(timeout_ms):
-            return EventBatch(bytearray(), [])
+        with self._guard:
+            if timeout_ms and not self._wait(timeout_ms):
+                return EventBatch(bytearray(), [])
+            return self._drain()
+
+    def _drain(self) -> EventBatch:
         self._take_tick()
         data = bytearray()
         segments = []
         for ring in self._rings:
+            if ring.closed:
+                break
             head = ring.meta[_HEAD_INDEX]
             if head == ring.tail:
                 continue
@@ -387,11 +403,17 @@ class PerfBuffer(ClosedOnCollect):
         if self._epoll is None:
             raise BPFError("perf buffer is closed")
         dst, item, cap = output_buffer(out)
-        if not cap or (timeout_ms and not self._wait(timeout_ms)):
-            return 0
+        with self._guard:
+            if not cap or (timeout_ms and not self._wait(timeout_ms)):
+                return 0
+            return self._copy_all(dst, item, cap)
+
+    def _copy_all(self, dst: memoryview, item: int, cap: int) -> int:
         self._take_tick()
         n = 0
         for ring in self._rings:
+            if ring.closed:
+                break
             n = self._copy_ring(ring, dst, item, n, cap)
             if n < 0:
                 n = -n - 1
@@ -408,7 +430,7 @@ class PerfBuffer(ClosedOnCollect):
         tail = ring.tail
         data, halves, size, mask = ring.data, ring.halves, ring.size, ring.mask
         try:
-            while tail < head and n < cap:
+            while tail < head and n < cap and not ring.closed:
                 off = tail & mask
                 rsize = halves[(off >> 1) + 3]
                 if not rsize:
@@ -441,24 +463,24 @@ class PerfBuffer(ClosedOnCollect):
     # ------------------------------------------------------------ lifetime
 
     def close(self) -> None:
-        """Remove the rings from the map, unmap them and close every descriptor (idempotent)."""
+        """Remove the rings from the map, unmap them and close every descriptor (idempotent).
+
+        Safe during a read (from a callback, or another thread): no callback
+        runs for a CPU after the run of samples being delivered, and the
+        unmapping waits until the read returns.
+        """
         rings, self._rings = self._rings, []
         map_fd, self._map = self._map, None
         epoll, self._epoll = self._epoll, None
         timer, self._timer = self._timer, None
         for ring in rings:
+            ring.closed = True
             if map_fd is not None:
                 try:
                     syscall.map_delete(map_fd.fileno(), ffi.new("uint32_t *", ring.cpu))
                 except OSError:
                     pass
-            ring.close()
-        if epoll is not None:
-            epoll.close()
-        if timer is not None:
-            timer.close()
-        if map_fd is not None:
-            map_fd.close()
+        self._guard.release(lambda: _release(rings, epoll, timer, map_fd))
 
     @property
     def closed(self) -> bool:
@@ -467,6 +489,14 @@ class PerfBuffer(ClosedOnCollect):
     def __repr__(self) -> str:
         state = "closed" if self.closed else f"cpus={self.cpus}"
         return f"<PerfBuffer {state} lost={self.lost}>"
+
+
+def _release(rings: list[_CpuRing], epoll: select.epoll | None, timer: FD | None, map_fd: FD | None) -> None:
+    for ring in rings:
+        ring.close()
+    for owned in (epoll, timer, map_fd):
+        if owned is not None:
+            owned.close()
 
 
 def _clear_timer(fd: int) -> None:

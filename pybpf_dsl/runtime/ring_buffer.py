@@ -54,7 +54,7 @@ from typing import Any, Callable
 
 from ..errors import BPFError
 from . import syscall
-from .closing import ClosedOnCollect
+from .closing import ClosedOnCollect, ReadGuard
 from .event_batch import EventBatch, output_buffer, short_event
 from .fd import FD
 from .linger import Linger, sleep_first
@@ -76,7 +76,7 @@ class _Ring:
     """One ring buffer map: its two mappings, callback and read position."""
 
     __slots__ = ("index", "fd", "callback", "ctx", "cons_region", "prod_region", "consumer",
-                 "producer", "data", "words", "base", "size", "mask", "pos", "chunk")
+                 "producer", "data", "words", "base", "size", "mask", "pos", "chunk", "closed")
 
     def __init__(self, index: int, map_fd: int, callback: RingCallback, ctx: Any) -> None:
         info = syscall.obj_info(map_fd, "map")
@@ -111,6 +111,7 @@ class _Ring:
         # consumer_pos is published at least every quarter ring, so producers
         # get space back while a long backlog is being delivered
         self.chunk = max(self.size // 4, PAGE_SIZE)
+        self.closed = False            # set by the manager's close(): stop reading, unmapping may wait
 
     def close(self) -> None:
         self.consumer = self.producer = self.data = self.words = memoryview(b"")
@@ -134,6 +135,7 @@ class RingBuffer(ClosedOnCollect):
         self._rings: list[_Ring] = []
         self._by_fd: dict[int, _Ring] = {}
         self._epoll: select.epoll | None = select.epoll()
+        self._guard = ReadGuard()
 
     def add(self, map_fd: int, callback: RingCallback, ctx: Any = None) -> int:
         """Start reading the RINGBUF map ``map_fd``; returns the ring's index.
@@ -167,13 +169,14 @@ class RingBuffer(ClosedOnCollect):
 
     def _ready(self, timeout_ms: float) -> list[_Ring]:
         """Wait up to ``timeout_ms`` (-1: forever) for data: the rings to read."""
-        if self._epoll is None:
+        epoll, by_fd = self._epoll, self._by_fd        # close() from another thread replaces them
+        if epoll is None:
             raise BPFError("ring buffer manager is closed")
         rest = sleep_first(self._next_linger(), timeout_ms, self._pending)
         if rest is None:
             return self._rings
-        ready = self._epoll.poll(rest / 1000 if rest >= 0 else -1)
-        return [self._by_fd[fd] for fd, _ in ready]
+        ready = epoll.poll(rest / 1000 if rest >= 0 else -1)
+        return [by_fd[fd] for fd, _ in ready]
 
     def _next_linger(self) -> float:
         """Seconds the wait beginning now sleeps before waiting on epoll (see :mod:`.linger`)."""
@@ -190,17 +193,21 @@ class RingBuffer(ClosedOnCollect):
         Returns the number of samples handled, or the negative value a
         callback returned to stop.
         """
-        return self._process_all(self._ready(timeout_ms))
+        with self._guard:
+            return self._process_all(self._ready(timeout_ms))
 
     def consume(self) -> int:
         """Handle every available sample of every ring without waiting (see :meth:`poll`)."""
         if self._epoll is None:
             raise BPFError("ring buffer manager is closed")
-        return self._process_all(self._rings)
+        with self._guard:
+            return self._process_all(self._rings)
 
     def _process_all(self, rings: list[_Ring]) -> int:
         total = 0
         for ring in rings:
+            if ring.closed:
+                break
             handled = _process(ring)
             if handled < 0:
                 return handled
@@ -216,10 +223,15 @@ class RingBuffer(ClosedOnCollect):
         """
         if self._epoll is None:
             raise BPFError("ring buffer manager is closed")
-        rings = self._ready(timeout_ms) if timeout_ms else self._rings
+        with self._guard:
+            return self._drain(self._ready(timeout_ms) if timeout_ms else self._rings)
+
+    def _drain(self, rings: list[_Ring]) -> EventBatch:
         data = bytearray()
         runs: list[tuple[int, int, int, int, int]] = []
         for ring in rings:
+            if ring.closed:
+                break
             start = ring.pos
             local, end = _index_ring(ring, start, ring.producer[0])
             if end == start:
@@ -248,8 +260,12 @@ class RingBuffer(ClosedOnCollect):
         if self._epoll is None:
             raise BPFError("ring buffer manager is closed")
         dst, item, cap = output_buffer(out)
-        if not cap or (timeout_ms and not self._ready(timeout_ms)):
-            return 0
+        with self._guard:
+            if not cap or (timeout_ms and not self._ready(timeout_ms)):
+                return 0
+            return self._copy_all(dst, item, cap)
+
+    def _copy_all(self, dst: memoryview, item: int, cap: int) -> int:
         n = 0
         for ring in self._rings:
             n, short = _copy_ring(ring, dst, item, n, cap)
@@ -264,13 +280,17 @@ class RingBuffer(ClosedOnCollect):
     # ------------------------------------------------------------ lifetime
 
     def close(self) -> None:
-        """Unmap every ring and close every descriptor (idempotent)."""
+        """Unmap every ring and close every descriptor (idempotent).
+
+        Safe during a read (from a callback, or another thread): no callback
+        runs for a ring after the run of samples being delivered, and the
+        unmapping waits until the read returns.
+        """
         rings, self._rings, self._by_fd = self._rings, [], {}
         epoll, self._epoll = self._epoll, None
         for ring in rings:
-            ring.close()
-        if epoll is not None:
-            epoll.close()
+            ring.closed = True
+        self._guard.release(lambda: _release(rings, epoll))
 
     @property
     def closed(self) -> bool:
@@ -278,6 +298,13 @@ class RingBuffer(ClosedOnCollect):
 
     def __repr__(self) -> str:
         return f"<RingBuffer {'closed' if self.closed else f'{len(self._rings)} rings'}>"
+
+
+def _release(rings: list[_Ring], epoll: select.epoll | None) -> None:
+    for ring in rings:
+        ring.close()
+    if epoll is not None:
+        epoll.close()
 
 
 def _process(ring: _Ring) -> int:
@@ -288,12 +315,12 @@ def _process(ring: _Ring) -> int:
     pos = ring.pos
     handled = 0
     try:
-        while True:
+        while not ring.closed:
             prod = producer[0]
             if pos >= prod:
                 return handled
             stop = min(prod, pos + ring.chunk)
-            while pos < stop:
+            while pos < stop and not ring.closed:
                 off = pos & mask
                 hdr = words[off >> 2]
                 if hdr & _FLAGS:
@@ -320,6 +347,7 @@ def _process(ring: _Ring) -> int:
                 handled += done
             ring.pos = pos
             consumer[0] = pos
+        return handled
     finally:
         ring.pos = pos
         consumer[0] = pos

@@ -14,8 +14,10 @@ import os
 import struct
 import subprocess
 import sys
+import threading
+import time
 
-from pybpf_dsl.errors import VerifierError
+from pybpf_dsl.errors import BPFError, VerifierError
 from pybpf_dsl.runtime import syscall
 from pybpf_dsl.runtime.asm import (BPF_ADD, BPF_AND, BPF_JEQ, BPF_JNE, BPF_RSH, DW, R0, R1, R2,
                                    R3, R4, R5, R6, R7, R8, R9, R10, W, alu64_imm, call, exit_, ja,
@@ -196,3 +198,28 @@ def run_script(script: str) -> None:
     out = subprocess.run([sys.executable, "-c", script], cwd=here, capture_output=True, text=True,
                          timeout=60, env={**os.environ, "PYTHONPATH": path})
     assert out.returncode == 0 and out.stdout == "ok\n", out.stderr
+
+
+def close_while_reading(buffer, read) -> list[BaseException]:
+    """Call ``read()`` in a loop on another thread until ``buffer`` is closed, close it from this
+    thread meanwhile, and return what the reader raised (a BPFError saying "closed" is expected:
+    the close can fall between the loop's check and the call)."""
+    errors: list[BaseException] = []
+
+    def reader() -> None:
+        try:
+            while not buffer.closed:
+                read()
+        except BPFError as exc:
+            if "closed" not in str(exc):
+                errors.append(exc)
+        except BaseException as exc:     # the failure being tested
+            errors.append(exc)
+    thread = threading.Thread(target=reader)
+    thread.start()
+    time.sleep(0.001)
+    buffer.close()
+    thread.join(10)
+    if thread.is_alive():
+        errors.append(TimeoutError("the reader did not stop after close()"))
+    return errors

@@ -20,9 +20,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from buffer_producers import (counter_map, expected, perf_array, perf_producer, read_payload, run,
-                              run_script, tracepoint_producer)
+from buffer_producers import (close_while_reading, counter_map, expected, perf_array, perf_producer,
+                              read_payload, run, run_script, tracepoint_producer)
 from pybpf_dsl.errors import BPFError
+from pybpf_dsl.runtime.closing import ReadGuard
 from pybpf_dsl.runtime.event_batch import EventBatch, output_buffer
 from pybpf_dsl.runtime.event_decode import decode_event, decoder
 from pybpf_dsl.runtime.event_poller import EventPoller
@@ -357,6 +358,43 @@ def test_close_releases_mappings_fds_and_is_idempotent(maps):
         pb.drain()
 
 
+def test_close_inside_a_callback_waits_for_the_read_to_end(maps, pinned):
+    fds, mappings = _open_fds("anon_inode:[perf_event]"), _perf_mappings()
+    prog = _producer(maps, 20)
+    seen = []
+
+    def callback(cpu, data, size):
+        seen.append(read_payload(data, 20))      # still mapped after close(): no crash
+        if len(seen) == 3:
+            pb.close()
+            assert _perf_mappings() > mappings    # the unmapping waits for poll() to return
+
+    with prog:
+        pb = PerfBuffer(maps[0].fileno(), callback)
+        run(prog, 10)
+        run(prog, 10)
+        assert pb.poll(1000) >= 3
+        assert pb.closed and (_open_fds("anon_inode:[perf_event]"), _perf_mappings()) == (fds, mappings)
+        assert seen == [expected(i, 20) for i in range(1, len(seen) + 1)]
+        with pytest.raises(BPFError, match="closed"):
+            pb.poll(0)
+
+
+@pytest.mark.parametrize("read", ["poll", "read_into", "drain"])
+def test_close_from_another_thread_during_reads_is_safe(maps, pinned, read):
+    mappings = _perf_mappings()
+    prog = _producer(maps, 24)
+    out = (Sample * 4)()
+    with prog:
+        for _attempt in range(20):
+            pb = PerfBuffer(maps[0].fileno(), lambda cpu, data, size: read_payload(data, 24), page_cnt=64)
+            run(prog, 5000)
+            read_now = {"poll": lambda: pb.poll(1), "read_into": lambda: pb.read_into(out, 1),
+                        "drain": lambda: pb.drain(1)}[read]
+            assert close_while_reading(pb, read_now) == []
+    assert _perf_mappings() == mappings
+
+
 def test_failed_open_cleans_up(maps):
     fds, mappings = _open_fds("anon_inode:"), _perf_mappings()
     with pytest.raises(OSError):
@@ -593,6 +631,7 @@ def _synthetic(records, start, page_cnt=1):
     ring.words, ring.halves = ring.data.cast("I"), ring.data.cast("H")
     ring.headers = ring.data.cast("Q")
     ring.base, ring.size, ring.mask, ring.tail = ctypes.addressof(mem) + PAGE_SIZE, size, size - 1, start
+    ring.closed = False
     blob = b"".join(records)
     for i, byte in enumerate(blob):
         ring.data[(start + i) % size] = byte
@@ -600,7 +639,7 @@ def _synthetic(records, start, page_cnt=1):
     ring.meta[_HEAD_INDEX + 1] = start
     pb = PerfBuffer.__new__(PerfBuffer)
     pb.lost, pb._rings, pb._map, pb._epoll, pb._timer = 0, [ring], None, select.epoll(), None
-    pb._linger, pb._count = None, 0
+    pb._linger, pb._count, pb._guard = None, 0, ReadGuard()
     return pb, ring, mem
 
 

@@ -18,7 +18,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from buffer_producers import (counter_map, expected, read_payload, ringbuf, ringbuf_producer, run,
+from buffer_producers import (close_while_reading, counter_map, expected, read_payload, ringbuf, ringbuf_producer, run,
                               run_script, tracepoint_seq_producer)
 from pybpf_dsl.errors import BPFError
 from pybpf_dsl.runtime import syscall
@@ -302,6 +302,47 @@ def test_close_releases_mappings_and_fds(rb_maps):
     assert _mappings() == before
 
 
+def test_close_inside_a_callback_waits_for_the_read_to_end(rb_maps, small_rb_maps):
+    (rb, counter), (small, small_counter) = rb_maps, small_rb_maps
+    before = _mappings()
+    seen = []
+
+    def callback(ctx, data, size):
+        seen.append((ctx, read_payload(data, size)))   # still mapped after close(): no crash
+        if len(seen) == 3:
+            r.close()
+            assert _mappings() > before            # the unmapping waits for poll() to return
+
+    with ringbuf_producer(rb.fileno(), counter.fileno(), 16) as one, \
+            ringbuf_producer(small.fileno(), small_counter.fileno(), 16) as two:
+        r = RingBuffer()
+        r.add(rb.fileno(), callback, "first")
+        r.add(small.fileno(), callback, "second")
+        run(one, 10)
+        run(two, 10)
+        assert r.poll(1000) == 10                   # the run being delivered ends; the next ring is not read
+        assert r.closed and _mappings() == before
+        assert seen == [("first", expected(i, 16)) for i in range(1, 11)]
+        with pytest.raises(BPFError, match="closed"):
+            r.poll(0)
+
+
+@pytest.mark.parametrize("read", ["poll", "read_into", "drain"])
+def test_close_from_another_thread_during_reads_is_safe(rb_maps, read):
+    rb, counter = rb_maps
+    before = _mappings()
+    out = (ctypes.c_uint64 * 2 * 4)()
+    with ringbuf_producer(rb.fileno(), counter.fileno(), 16) as prog:
+        for _attempt in range(20):
+            r = RingBuffer()
+            r.add(rb.fileno(), lambda ctx, data, size: read_payload(data, size))
+            run(prog, 2000)
+            read_now = {"poll": lambda: r.poll(1), "read_into": lambda: r.read_into(out, 1),
+                        "drain": lambda: r.drain(1)}[read]
+            assert close_while_reading(r, read_now) == []
+    assert _mappings() == before
+
+
 def test_event_poller_ring_buffer(rb_maps):
     rb, counter = rb_maps
     got = []
@@ -386,6 +427,7 @@ def _synthetic(records, start, size=PAGE_SIZE):
     ring.base, ring.size, ring.mask, ring.chunk = ctypes.addressof(data), size, size - 1, size // 4
     ring.pos = ring.consumer[0] = start
     ring.producer[0] = start + len(blob)
+    ring.closed = False
     return ring, (data, pages)
 
 
