@@ -30,9 +30,11 @@ in the original).  Stdlib only: this runs in the LLVM worker.
 
 from __future__ import annotations
 
+import errno
 import os
 import struct
 from collections.abc import Callable, Iterable
+from functools import lru_cache
 
 __all__ = ["lean_library", "read_only_span", "touched_pages", "drop_pages", "write_layout"]
 
@@ -122,8 +124,14 @@ def write_layout(src: str, dst: str, touched: Iterable[int] | None = None) -> No
 
 
 def _copy(sfd: int, dfd: int, src_off: int, dst_off: int, size: int) -> None:
+    """Copy ``size`` bytes between the files, in the kernel when it can (same file system)."""
     while size > 0:
-        n = os.copy_file_range(sfd, dfd, size, src_off, dst_off)
+        try:
+            n = os.copy_file_range(sfd, dfd, size, src_off, dst_off)
+        except OSError as exc:
+            if exc.errno not in (errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP):
+                raise
+            n = os.pwrite(dfd, os.pread(sfd, min(size, 1 << 20), src_off), dst_off)
         if n <= 0:
             raise OSError(f"short copy of the library at offset {src_off}")
         src_off, dst_off, size = src_off + n, dst_off + n, size - n
@@ -137,13 +145,19 @@ def touched_pages(base: int, span: int) -> set[int]:
     return {i for i, (e,) in enumerate(struct.iter_unpack("<Q", entries)) if e >> 63}
 
 
+@lru_cache(maxsize=1)
+def _madvise() -> Callable[[int, int, int], int]:
+    import ctypes
+    madvise = ctypes.CDLL(None, use_errno=True).madvise
+    madvise.argtypes = (ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int)
+    return madvise
+
+
 def drop_pages(base: int, span: int) -> None:
     """Unmap the resident pages of ``[base, base + span)``, code and constants of the
     library: the kernel maps them again from the page cache when they are next used."""
-    import ctypes
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.madvise.argtypes = (ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int)
-    if libc.madvise(base, span, 4):              # MADV_DONTNEED
+    if _madvise()(base, span, 4):                # MADV_DONTNEED
+        import ctypes
         raise OSError(ctypes.get_errno(), "madvise(MADV_DONTNEED) of the library failed")
 
 

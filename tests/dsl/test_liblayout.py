@@ -191,3 +191,14 @@ def test_the_worker_loads_the_lean_layout_and_emits_the_same_objects(fresh_worke
         status = dict(line.split(":", 1) for line in f)
     rss, peak = (int(status[k].split()[0]) for k in ("VmRSS", "VmHWM"))
     assert rss < peak - 8 * 1024, "the library's pages are let go after each request"
+
+
+def test_copies_across_file_systems_fall_back_to_read_and_write(tmp_path, monkeypatch):
+    import errno
+
+    def cross_device(*args):
+        raise OSError(errno.EXDEV, "Invalid cross-device link")
+    monkeypatch.setattr(os, "copy_file_range", cross_device)
+    src, dst = _small_library(), str(tmp_path / "probe.so")
+    liblayout.write_layout(src, dst)
+    _check_well_formed(src, dst, None)
