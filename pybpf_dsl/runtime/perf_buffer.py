@@ -169,7 +169,7 @@ class PerfBuffer(ClosedOnCollect):
         self._count = 0  # samples read so far
         self._map: FD | None = FD(os.dup(map_fd), "map")
         self._epoll: select.epoll | None = select.epoll()
-        self._guard = ReadGuard()
+        self._guard = ReadGuard(self._epoll)
         try:
             if wakeup_events is None:
                 self._timer = syscall.periodic_timer(max_delay_ms, "creating the perf buffer timer")

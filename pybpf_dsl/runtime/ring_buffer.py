@@ -135,7 +135,7 @@ class RingBuffer(ClosedOnCollect):
         self._rings: list[_Ring] = []
         self._by_fd: dict[int, _Ring] = {}
         self._epoll: select.epoll | None = select.epoll()
-        self._guard = ReadGuard()
+        self._guard = ReadGuard(self._epoll)
 
     def add(self, map_fd: int, callback: RingCallback, ctx: Any = None) -> int:
         """Start reading the RINGBUF map ``map_fd``; returns the ring's index.
@@ -176,7 +176,7 @@ class RingBuffer(ClosedOnCollect):
         if rest is None:
             return self._rings
         ready = epoll.poll(rest / 1000 if rest >= 0 else -1)
-        return [by_fd[fd] for fd, _ in ready]
+        return [by_fd[fd] for fd, _ in ready if fd in by_fd]      # not the guard's close signal
 
     def _next_linger(self) -> float:
         """Seconds the wait beginning now sleeps before waiting on epoll (see :mod:`.linger`)."""

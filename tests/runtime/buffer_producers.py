@@ -223,3 +223,25 @@ def close_while_reading(buffer, read) -> list[BaseException]:
     if thread.is_alive():
         errors.append(TimeoutError("the reader did not stop after close()"))
     return errors
+
+
+def close_wakes_a_blocked_read(buffer, read) -> float:
+    """Seconds ``read()`` (a wait with no data coming, on another thread) took to return after
+    ``buffer.close()``; what it returned or raised must be 0 or "closed"."""
+    outcome: list[object] = []
+
+    def reader() -> None:
+        try:
+            outcome.append(read())
+        except BPFError as exc:
+            outcome.append(str(exc))
+    thread = threading.Thread(target=reader)
+    thread.start()
+    time.sleep(0.05)                         # the reader is in epoll_wait by now
+    start = time.monotonic()
+    buffer.close()
+    thread.join(10)
+    took = time.monotonic() - start
+    assert not thread.is_alive(), "close() did not wake the blocked read"
+    assert outcome in ([0], ["closed"]) or "closed" in str(outcome), outcome
+    return took

@@ -20,8 +20,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from buffer_producers import (close_while_reading, counter_map, expected, perf_array, perf_producer,
-                              read_payload, run, run_script, tracepoint_producer)
+from buffer_producers import (close_wakes_a_blocked_read, close_while_reading, counter_map, expected,
+                              perf_array, perf_producer, read_payload, run, run_script,
+                              tracepoint_producer)
 from pybpf_dsl.errors import BPFError
 from pybpf_dsl.runtime.closing import ReadGuard
 from pybpf_dsl.runtime.event_batch import EventBatch, output_buffer
@@ -393,6 +394,12 @@ def test_close_from_another_thread_during_reads_is_safe(maps, pinned, read):
                         "drain": lambda: pb.drain(1)}[read]
             assert close_while_reading(pb, read_now) == []
     assert _perf_mappings() == mappings
+
+
+@pytest.mark.parametrize("wakeup_events", [None, 1])
+def test_close_wakes_a_poll_waiting_forever_on_another_thread(maps, wakeup_events):
+    pb = PerfBuffer(maps[0].fileno(), print, wakeup_events=wakeup_events)
+    assert close_wakes_a_blocked_read(pb, lambda: pb.poll(-1)) < 1.0
 
 
 def test_failed_open_cleans_up(maps):

@@ -18,8 +18,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from buffer_producers import (close_while_reading, counter_map, expected, read_payload, ringbuf, ringbuf_producer, run,
-                              run_script, tracepoint_seq_producer)
+from buffer_producers import (close_wakes_a_blocked_read, close_while_reading, counter_map, expected,
+                              read_payload, ringbuf, ringbuf_producer, run, run_script,
+                              tracepoint_seq_producer)
 from pybpf_dsl.errors import BPFError
 from pybpf_dsl.runtime import syscall
 from pybpf_dsl.runtime.event_poller import EventPoller
@@ -341,6 +342,12 @@ def test_close_from_another_thread_during_reads_is_safe(rb_maps, read):
                         "drain": lambda: r.drain(1)}[read]
             assert close_while_reading(r, read_now) == []
     assert _mappings() == before
+
+
+def test_close_wakes_a_poll_waiting_forever_on_another_thread(rb_maps):
+    r = RingBuffer()
+    r.add(rb_maps[0].fileno(), print)
+    assert close_wakes_a_blocked_read(r, lambda: r.poll(-1)) < 1.0
 
 
 def test_event_poller_ring_buffer(rb_maps):
