@@ -14,7 +14,7 @@ the issue-3 example's worker peaks at 32 MiB, 83 MiB before the first two):
   cut where the pages LLVM uses start and end (:mod:`.liblayout`, made once
   per llvmlite install in CACHE_DIR by a probe run of layout_sample.ll), so
   the kernel's 64 KiB fault-around stops mapping code nobody runs: loading
-  llvmlite takes 16 MiB instead of 38;
+  llvmlite takes ~17 MiB instead of ~38;
 * after warming up and after every request the library's code and constants
   are let go (:func:`_drop_library_pages`): the static initialisers' pages
   are not kept through the optimiser, nor the optimiser's through code
