@@ -195,13 +195,35 @@ def _prune(cache_dir: str, keep: str) -> None:
             shutil.rmtree(home, ignore_errors=True)
 
 
+def _in_memory(path: str) -> bool:
+    """Whether ``path`` lies on a file system held in memory (tmpfs, ramfs): a 150 MiB copy
+    there would cost that much memory for good, more than it saves."""
+    path = os.path.realpath(path)
+    best, kind = "", ""
+    try:
+        with open("/proc/self/mounts") as f:
+            for line in f:
+                fields = line.split()
+                if len(fields) < 3:
+                    continue
+                point = fields[1].replace("\\040", " ")
+                if len(point) >= len(best) and (path == point or path.startswith(point.rstrip("/") + "/")):
+                    best, kind = point, fields[2]
+    except OSError:
+        return False
+    return kind in ("tmpfs", "ramfs")
+
+
 def lean_library(original: str, cache_dir: str, probe: Callable[[str, str], None]) -> str | None:
-    """The lean layout of ``original`` kept in ``cache_dir``, made now if there is none (~1 s,
-    once per llvmlite install), or None when it cannot be made (that is remembered too).
+    """The lean layout of ``original`` kept in ``cache_dir``, made now if there is none (~1.3 s,
+    once per llvmlite install), or None when it cannot be made (that is remembered too) or
+    the cache is held in memory (:func:`_in_memory`).
 
     ``probe(layout, pages)`` must load the probe layout ``layout``, run the
     sample and write the numbers of the pages it touched to the file ``pages``.
     """
+    if _in_memory(cache_dir):
+        return None
     st = os.stat(original)
     home = os.path.join(cache_dir, f"llvm-layout-{st.st_dev:x}-{st.st_ino:x}")
     lean, stamp = os.path.join(home, "libllvmlite.so"), os.path.join(home, "made-from")

@@ -202,3 +202,18 @@ def test_copies_across_file_systems_fall_back_to_read_and_write(tmp_path, monkey
     src, dst = _small_library(), str(tmp_path / "probe.so")
     liblayout.write_layout(src, dst)
     _check_well_formed(src, dst, None)
+
+
+def test_no_layout_is_made_in_a_cache_held_in_memory():
+    shm = "/dev/shm"
+    if not os.path.isdir(shm) or not liblayout._in_memory(shm):
+        pytest.skip("no tmpfs at /dev/shm")
+    calls: list[str] = []
+    cache = os.path.join(shm, f"pybpf-test-{os.getpid()}")
+    try:
+        assert liblayout.lean_library(_small_library(), cache, _probe_writing({0}, calls)) is None
+        assert calls == [] and not os.path.exists(cache)
+    finally:
+        if os.path.exists(cache):
+            import shutil
+            shutil.rmtree(cache)
