@@ -9,17 +9,27 @@ x86_64 PT_REGS_* accessors, AF_INET, ETH_P_IP, the task states, BPF flag
 words... bcc programs take these from kernel headers, which these machines do
 not have.  :func:`render` writes them, skipping any name the kernel already
 declares as an enumerator (a macro of the same name would break that enum).
+
+Some of what kernel headers define depends on the kernel's types:
+:func:`render_kernel` derives those from BTF (DNAME_INLINE_LEN, the socket
+field aliases such as ``sk_state`` for ``__sk_common.skc_state``, the
+``tcp_sk``/``inet_sk`` casts) and adds the headers' small inline helpers
+(scatterlist, skb header pointers) as macros.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pybpf_dsl.runtime.btf import BTF, BtfType
 
 import errno as _errno
 import os
 import re
 
-__all__ = ["render", "render_kconfig", "kconfig_text", "linux_version_code"]
+__all__ = ["render", "render_kernel", "dname_inline_len", "render_kconfig", "kconfig_text", "linux_version_code"]
 
 # name -> replacement text; the values are the kernel's (x86_64, 64-bit).
 MACROS: dict[str, str] = {
@@ -55,12 +65,19 @@ MACROS: dict[str, str] = {
     "IPPROTO_IPV6": "41", "IPPROTO_ICMPV6": "58", "IPPROTO_RAW": "255",
     "TC_ACT_UNSPEC": "(-1)", "TC_ACT_OK": "0", "TC_ACT_RECLASSIFY": "1", "TC_ACT_SHOT": "2",
     "TC_ACT_PIPE": "3", "TC_ACT_STOLEN": "4", "TC_ACT_REDIRECT": "7",
+    "SCM_RIGHTS": "0x01", "SCM_CREDENTIALS": "0x02", "SCM_SECURITY": "0x03", "SCM_PIDFD": "0x04",
+    # linux/scatterlist.h: the low bits of page_link
+    "SG_CHAIN": "0x01UL", "SG_END": "0x02UL", "SG_PAGE_LINK_MASK": "(SG_CHAIN | SG_END)",
     # files
     "O_RDONLY": "00000000", "O_WRONLY": "00000001", "O_RDWR": "00000002", "O_ACCMODE": "00000003",
     "O_CREAT": "00000100", "O_EXCL": "00000200", "O_TRUNC": "00001000", "O_APPEND": "00002000",
     "O_NONBLOCK": "00004000", "O_DSYNC": "00010000", "O_DIRECT": "00040000",
     "O_DIRECTORY": "00200000", "O_CLOEXEC": "02000000",
-    "FMODE_READ": "0x1", "FMODE_WRITE": "0x2", "FMODE_EXEC": "0x20",
+    "FMODE_READ": "0x1", "FMODE_WRITE": "0x2", "FMODE_LSEEK": "0x4", "FMODE_PREAD": "0x8",
+    "FMODE_PWRITE": "0x10", "FMODE_EXEC": "0x20", "FMODE_PATH": "0x4000",
+    "FMODE_ATOMIC_POS": "0x8000", "FMODE_WRITER": "0x10000", "FMODE_CAN_READ": "0x20000",
+    "FMODE_CAN_WRITE": "0x40000", "FMODE_OPENED": "0x80000", "FMODE_CREATED": "0x100000",
+    "FMODE_STREAM": "0x200000",
     "S_IFMT": "00170000", "S_IFSOCK": "0140000", "S_IFLNK": "0120000", "S_IFREG": "0100000",
     "S_IFBLK": "0060000", "S_IFDIR": "0040000", "S_IFCHR": "0020000", "S_IFIFO": "0010000",
     "S_ISLNK(m)": "(((m) & S_IFMT) == S_IFLNK)", "S_ISREG(m)": "(((m) & S_IFMT) == S_IFREG)",
@@ -109,8 +126,16 @@ MACROS: dict[str, str] = {
     "READ_ONCE(x)": "(*(volatile __typeof__(x) *)&(x))",
     "WRITE_ONCE(x, v)": "(*(volatile __typeof__(x) *)&(x) = (v))",
     "ARRAY_SIZE(a)": "(sizeof(a) / sizeof((a)[0]))",
-    # linux/minmax.h and linux/math64.h (typed forms only: a bare min/max macro would
-    # clash with programs that define their own)
+    # linux/minmax.h and linux/math64.h.  Each operand is evaluated once, into a
+    # variable named by __COUNTER__ (so min(min(a, b), c) nests); a program that
+    # #defines its own min/max replaces these with a redefinition warning at most.
+    "__kd_paste2(a, b)": "a##b", "__kd_paste(a, b)": "__kd_paste2(a, b)",
+    "__kd_cmp(op, x, y)": "__kd_cmp_once(op, x, y, __kd_paste(__kd_x, __COUNTER__), "
+                          "__kd_paste(__kd_y, __COUNTER__))",
+    "__kd_cmp_once(op, x, y, ux, uy)": "({ __typeof__(x) ux = (x); __typeof__(y) uy = (y); ux op uy ? ux : uy; })",
+    "min(x, y)": "__kd_cmp(<, x, y)", "max(x, y)": "__kd_cmp(>, x, y)",
+    "min3(x, y, z)": "min(min(x, y), z)", "max3(x, y, z)": "max(max(x, y), z)",
+    "clamp(v, lo, hi)": "min(max(v, lo), hi)",
     "min_t(t, x, y)": "({ t __mt_x = (x); t __mt_y = (y); __mt_x < __mt_y ? __mt_x : __mt_y; })",
     "max_t(t, x, y)": "({ t __mt_x = (x); t __mt_y = (y); __mt_x > __mt_y ? __mt_x : __mt_y; })",
     "clamp_t(t, v, lo, hi)": "min_t(t, max_t(t, v, lo), hi)",
@@ -143,14 +168,168 @@ MACROS: dict[str, str] = {
 MACROS.update({name: str(getattr(_errno, name)) for name in dir(_errno)
                if name.startswith("E") and isinstance(getattr(_errno, name), int)})
 
+# Field aliases of the kernel's socket headers (net/sock.h, net/inet_sock.h,
+# net/inet_timewait_sock.h, net/request_sock.h): alias -> (struct, member path).
+# Each is defined only where this kernel's BTF has the path.
+_SKC = {"node": "skc_node", "nulls_node": "skc_nulls_node", "refcnt": "skc_refcnt",
+        "tx_queue_mapping": "skc_tx_queue_mapping", "rx_queue_mapping": "skc_rx_queue_mapping",
+        "dontcopy_begin": "skc_dontcopy_begin", "dontcopy_end": "skc_dontcopy_end",
+        "hash": "skc_hash", "portpair": "skc_portpair", "num": "skc_num", "dport": "skc_dport",
+        "addrpair": "skc_addrpair", "daddr": "skc_daddr", "rcv_saddr": "skc_rcv_saddr",
+        "family": "skc_family", "state": "skc_state", "reuse": "skc_reuse",
+        "reuseport": "skc_reuseport", "ipv6only": "skc_ipv6only", "net_refcnt": "skc_net_refcnt",
+        "bound_dev_if": "skc_bound_dev_if", "bind_node": "skc_bind_node", "prot": "skc_prot",
+        "net": "skc_net", "v6_daddr": "skc_v6_daddr", "v6_rcv_saddr": "skc_v6_rcv_saddr",
+        "cookie": "skc_cookie", "incoming_cpu": "skc_incoming_cpu", "flags": "skc_flags",
+        "rxhash": "skc_rxhash", "window_clamp": "skc_window_clamp"}
+FIELD_ALIASES: dict[str, tuple[str, str]] = {
+    **{f"sk_{k}": ("sock", f"__sk_common.{v}") for k, v in _SKC.items()},
+    "sk_rmem_alloc": ("sock", "sk_backlog.rmem_alloc"),
+    "inet_daddr": ("inet_sock", "sk.__sk_common.skc_daddr"),
+    "inet_rcv_saddr": ("inet_sock", "sk.__sk_common.skc_rcv_saddr"),
+    "inet_dport": ("inet_sock", "sk.__sk_common.skc_dport"),
+    "inet_num": ("inet_sock", "sk.__sk_common.skc_num"),
+    **{f"tw_{k}": ("inet_timewait_sock", f"__tw_common.skc_{k}")
+       for k in ("family", "state", "reuse", "reuseport", "ipv6only", "bound_dev_if", "bind_node",
+                 "refcnt", "hash", "prot", "net", "daddr", "v6_daddr", "rcv_saddr", "v6_rcv_saddr",
+                 "dport", "num", "cookie")},
+    "tw_node": ("inet_timewait_sock", "__tw_common.skc_nulls_node"),
+    "tw_dr": ("inet_timewait_sock", "__tw_common.skc_tw_dr"),
+    **{f"rsk_{k}": ("request_sock", f"__req_common.skc_{k}")
+       for k in ("refcnt", "hash", "listener", "window_clamp", "rcv_wnd")},
+    "ir_loc_addr": ("inet_request_sock", "req.__req_common.skc_rcv_saddr"),
+    "ir_rmt_addr": ("inet_request_sock", "req.__req_common.skc_daddr"),
+    "ir_num": ("inet_request_sock", "req.__req_common.skc_num"),
+    "ir_rmt_port": ("inet_request_sock", "req.__req_common.skc_dport"),
+    "ir_v6_rmt_addr": ("inet_request_sock", "req.__req_common.skc_v6_daddr"),
+    "ir_v6_loc_addr": ("inet_request_sock", "req.__req_common.skc_v6_rcv_saddr"),
+    "ir_iif": ("inet_request_sock", "req.__req_common.skc_bound_dev_if"),
+    "ir_cookie": ("inet_request_sock", "req.__req_common.skc_cookie"),
+    "ireq_net": ("inet_request_sock", "req.__req_common.skc_net"),
+    "ireq_state": ("inet_request_sock", "req.__req_common.skc_state"),
+    "ireq_family": ("inet_request_sock", "req.__req_common.skc_family"),
+}
+
+# The kernel's socket casts (static inline functions in its headers):
+# name -> (struct, path of the embedded socket it is cast from).  The
+# embedded socket sits at offset 0, which the kernel relies on too.
+SOCK_CASTS: dict[str, tuple[str, str]] = {
+    "inet_sk": ("inet_sock", "sk"), "inet_csk": ("inet_connection_sock", "icsk_inet.sk"),
+    "tcp_sk": ("tcp_sock", "inet_conn.icsk_inet.sk"), "udp_sk": ("udp_sock", "inet.sk"),
+    "raw_sk": ("raw_sock", "inet.sk"), "unix_sk": ("unix_sock", "sk"),
+    "inet_twsk": ("inet_timewait_sock", "__tw_common"),
+    "tcp_twsk": ("tcp_timewait_sock", "tw_sk.__tw_common"),
+    "inet_rsk": ("inet_request_sock", "req"), "tcp_rsk": ("tcp_request_sock", "req.req"),
+}
+
+# Inline helpers of the kernel's headers that need nothing from BTF beyond
+# the types they name (these stay out of every program's type selection).
+INLINES: dict[str, str] = {
+    # linux/scatterlist.h
+    "sg_is_chain(sg)": "((sg)->page_link & SG_CHAIN)",
+    "sg_is_last(sg)": "((sg)->page_link & SG_END)",
+    "sg_chain_ptr(sg)": "((struct scatterlist *)((sg)->page_link & ~SG_PAGE_LINK_MASK))",
+    "sg_next(sg)": "({ struct scatterlist *__kd_sg = (sg); sg_is_last(__kd_sg) ? (struct scatterlist *)0 : "
+                   "sg_is_chain(__kd_sg + 1) ? sg_chain_ptr(__kd_sg + 1) : __kd_sg + 1; })",
+    # linux/skbuff.h, linux/ip.h, linux/ipv6.h, linux/tcp.h, linux/udp.h
+    "skb_network_header(skb)": "((skb)->head + (skb)->network_header)",
+    "skb_transport_header(skb)": "((skb)->head + (skb)->transport_header)",
+    "skb_mac_header(skb)": "((skb)->head + (skb)->mac_header)",
+    "ip_hdr(skb)": "((struct iphdr *)skb_network_header(skb))",
+    "ipv6_hdr(skb)": "((struct ipv6hdr *)skb_network_header(skb))",
+    "tcp_hdr(skb)": "((struct tcphdr *)skb_transport_header(skb))",
+    "udp_hdr(skb)": "((struct udphdr *)skb_transport_header(skb))",
+}
+
+
+def _define(name: str, value: str) -> str:
+    return f"#ifndef {name.split('(', 1)[0]}\n#define {name} {value}\n#endif"
+
+
+def _member_at(btf: BTF, type_id: int, path: str) -> tuple[int, int] | None:
+    """``(byte offset, type id)`` of the member ``path`` (``a.b.c``) of a struct, or None.
+
+    Anonymous struct and union members are looked through, as C does.
+    """
+    offset = 0
+    for name in path.split("."):
+        found = _find_member(btf, btf.resolve(type_id), name)
+        if found is None:
+            return None
+        bits, type_id = found
+        offset += bits // 8
+    return offset, type_id
+
+
+def _find_member(btf: BTF, t: BtfType, name: str) -> tuple[int, int] | None:
+    from pybpf_dsl.runtime.btf import Kind
+
+    if t.kind not in (Kind.STRUCT, Kind.UNION):
+        return None
+    for m in t.members:
+        if m.name == name:
+            return m.bit_offset, m.type_id
+        if not m.name:
+            inner = _find_member(btf, btf.resolve(m.type_id), name)
+            if inner is not None:
+                return m.bit_offset + inner[0], inner[1]
+    return None
+
+
+def _struct_id(btf: BTF, name: str) -> int | None:
+    from pybpf_dsl.runtime.btf import Kind
+
+    try:
+        return btf.find_id(name, Kind.STRUCT)
+    except KeyError:
+        return None
+
+
+def dname_inline_len(btf: BTF) -> int | None:
+    """DNAME_INLINE_LEN: the length of ``struct dentry``'s inline name (``d_iname``, from 6.14
+    ``d_shortname.string``); None if the kernel has neither."""
+    dentry = _struct_id(btf, "dentry")
+    if dentry is None:
+        return None
+    for path in ("d_shortname.string", "d_iname"):
+        found = _member_at(btf, dentry, path)
+        if found is not None:
+            return btf.resolve(found[1]).array[2]
+    return None
+
+
+def render_kernel(btf: BTF, taken: set[str], called: set[str]) -> str:
+    """``#define`` lines for what kernel headers define from their types: DNAME_INLINE_LEN, the
+    socket field aliases and casts, and :data:`INLINES`.
+
+    ``taken`` is every word of the kernel types header and ``called`` every
+    word followed by ``(`` there: an object-like macro named in ``taken``
+    (a real member, type or enumerator name) or a function-like one in
+    ``called`` would rewrite the kernel's own declarations, so it is left out.
+    """
+    lines = []
+    size = dname_inline_len(btf)
+    if size is not None:
+        lines.append(_define("DNAME_INLINE_LEN", str(size)))
+    for alias, (struct, path) in FIELD_ALIASES.items():
+        sid = _struct_id(btf, struct)
+        if alias not in taken and sid is not None and _member_at(btf, sid, path) is not None:
+            lines.append(_define(alias, path))
+    for name, (struct, path) in SOCK_CASTS.items():
+        sid = _struct_id(btf, struct)
+        embedded = _member_at(btf, sid, path) if sid is not None else None
+        if name not in called and embedded is not None and embedded[0] == 0:
+            lines.append(_define(f"{name}(sk)", f"((struct {struct} *)(sk))"))
+    for name, value in INLINES.items():
+        if name.split("(", 1)[0] not in called:
+            lines.append(_define(name, value))
+    return "\n".join(lines) + "\n"
+
+
 def render(enumerators: Iterable[str]) -> str:
     """``#define`` lines for every macro whose name is not a kernel enumerator."""
     taken = set(enumerators)
-    lines = []
-    for name, value in MACROS.items():
-        bare = name.split("(", 1)[0]
-        if bare not in taken:
-            lines.append(f"#ifndef {bare}\n#define {name} {value}\n#endif")
+    lines = [_define(name, value) for name, value in MACROS.items() if name.split("(", 1)[0] not in taken]
     return "\n".join(lines) + "\n"
 
 

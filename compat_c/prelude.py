@@ -48,7 +48,9 @@ _PIPELINE_FILES = ("irpass.py", "frontend.py", "debuginfo.py", "tpstruct.py", "g
 
 _COMMENT = re.compile(r"/\*.*?\*/|//[^\n]*", re.S)
 _DEFINE = re.compile(r"^[ \t]*#[ \t]*define[ \t]+(\w+)", re.M)
+_FUNC_DEFINE = re.compile(r"^[ \t]*#[ \t]*define[ \t]+(\w+)\(", re.M)
 _WORD = re.compile(rb"[A-Za-z_]\w*")
+_CALLED = re.compile(rb"([A-Za-z_]\w*)\s*\(")
 
 # Helpers bcc's macro layer wraps under another name.
 _RENAMED = {"trace_printk": "__bcc_trace_printk"}
@@ -60,6 +62,20 @@ _QUIET = ("-Wno-unused-value", "-Wno-pointer-sign", "-Wno-compare-distinct-point
           "-Wno-incompatible-pointer-types", "-Wno-duplicate-decl-specifier",
           "-Wno-deprecated-declarations", "-Wno-pragma-once-outside-header",
           "-Wno-unused-function", "-Wno-int-conversion")
+
+
+_CLANG_MAJOR = re.compile(r"clang version (\d+)")
+
+
+def _no_assignment_tracking(compiler: Compiler) -> tuple[str, ...]:
+    """Flags that turn off clang's debug-info assignment tracking (on by default from clang 17).
+
+    It marks stores and memcpys with !DIAssignID; once irpass turns a kernel
+    memcpy into a probe_read call the mark is invalid and LLVM drops all
+    debug info, and with it the object's BTF.  bcc programs gain nothing from it.
+    """
+    m = _CLANG_MAJOR.search(compiler.version)
+    return ("-Xclang", "-fexperimental-assignment-tracking=disabled") if m and int(m.group(1)) >= 17 else ()
 
 
 def _stamp(files: tuple[str, ...], with_headers: bool) -> str:
@@ -95,13 +111,20 @@ def base_flags(compiler: Compiler, kernel_dir: Path) -> list[str]:
     return ["-target", "bpfel", "-g", "-O2", "-nostdinc", "-fno-stack-protector",
             "-fno-color-diagnostics", "-ferror-limit=20",
             "-isystem", str(kernel_dir / "stubs"), "-isystem", str(INCLUDE_DIR),
-            "-D__BPF_TRACING__", "-D__TARGET_ARCH_x86", "-D__BCC__", *_QUIET]
+            "-D__BPF_TRACING__", "-D__TARGET_ARCH_x86", "-D__BCC__", *_no_assignment_tracking(compiler), *_QUIET]
 
 
-def _defined_macros(base: str) -> set[str]:
-    """Every macro the base layer (``base`` and the headers of include/bcc) defines."""
+def _defined_macros(base: str) -> tuple[set[str], set[str]]:
+    """``(every macro, the function-like ones)`` the base layer (``base`` and include/bcc's headers) defines."""
     texts = [base, *(p.read_text() for p in (INCLUDE_DIR / "bcc").glob("*.h"))]
-    return {name for text in texts for name in _DEFINE.findall(text)}
+    return ({name for text in texts for name in _DEFINE.findall(text)},
+            {name for text in texts for name in _FUNC_DEFINE.findall(text)})
+
+
+def _words(types: bytes) -> tuple[set[str], set[str]]:
+    """``(every identifier, those followed by "(")`` of the kernel types header."""
+    return ({w.decode() for w in set(_WORD.findall(types))},
+            {w.decode() for w in set(_CALLED.findall(types))})
 
 
 def _helper_decls() -> str:
@@ -129,8 +152,10 @@ def render_prelude() -> tuple[bytes, TypeIndex, str]:
                    for name, _v in t.values)
     types, index = vmlinux.render_split(btf)
     macros = kdefs.render_kconfig(kdefs.kconfig_text()) + kdefs.render(enumerators)
+    # the kernel's inline helpers and field aliases: their types stay out of the always-selected set
+    kernel = kdefs.render_kernel(btf, *_words(types))
     helpers = _helper_decls()
-    base = "".join(["#ifndef __BCC_BASE_H\n#define __BCC_BASE_H\n", macros, helpers,
+    base = "".join(["#ifndef __BCC_BASE_H\n#define __BCC_BASE_H\n", macros, kernel, helpers,
                     "#include <bcc/helpers.h>\n#endif\n"])
     # What the base layer itself names is always needed; the helper prototypes
     # mention structs only through pointers, which forward declarations cover.
@@ -203,10 +228,12 @@ class Prelude:
         cache.write_bytes(self.types, types)
         cache.write_bytes(self.base, base.encode())
         cache.write_bytes(self.header, b'#include "vmlinux.h"\n#include "bcc_base.h"\n')
-        macros = _defined_macros(base)
+        macros, functions = _defined_macros(base)
         cache.write_bytes(self.base_macros, "\n".join(sorted(macros)).encode())
-        # Programs' types follow the precompiled base layer: only if no macro of it renames a type's word.
-        if not macros.intersection(w.decode() for w in set(_WORD.findall(types))):
+        # Programs' types follow the precompiled base layer: only if no macro of it renames a type's
+        # word (a function-like macro only renames a word followed by "(").
+        words, called = _words(types)
+        if not ((macros - functions) & words or functions & called):
             cache.write_bytes(self.base_header, f'{index.select(types, ())}#include "{self.base}"\n'.encode())
             self._build_pch(self.base_header, self.base_pch)
         cache.write_bytes(self.index_file, index.to_bytes())   # written last: marks the directory complete
