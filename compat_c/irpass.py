@@ -12,9 +12,10 @@ cannot say, done here on the IR of each function:
 * implicit kernel memory reads: a load through a pointer that came from the
   kernel (read from the context, from ``bpf_get_current_task()``, from a
   kernel structure, stored in a map, or kept in a local whose address is
-  taken) becomes ``bpf_probe_read_kernel``
-  into a stack slot, as bcc's rewriter does; a ``memcpy`` from such memory
-  too.  Address arithmetic (``&p->f``) is left alone;
+  taken; passed to or returned from a static function) becomes
+  ``bpf_probe_read`` (``bpf_probe_read_kernel`` where user and kernel
+  addresses overlap) into a stack slot, as bcc's rewriter does; a ``memcpy``
+  from such memory too.  Address arithmetic (``&p->f``) is left alone;
 * ``bpf_usdt_readarg(n, ctx, &v)`` calls the reader ``_bpf_readarg_<fn>_<n>``
   that the USDT context defines for the enclosing probe,
   ``bpf_usdt_readarg_p(n, ctx, buf, len)`` its pointer reader
@@ -53,7 +54,9 @@ _GPL_LICENSES = {"GPL", "GPL v2", "GPL and additional rights", "Dual BSD/GPL", "
 _DIRECT_CTX = {"__sk_buff", "xdp_md", "bpf_sock_ops", "sk_msg_md", "bpf_sock_addr", "bpf_sock",
                "sk_reuseport_md", "bpf_sysctl", "bpf_sockopt", "bpf_sk_lookup", "bpf_cgroup_dev_ctx",
                "bpf_nf_ctx", "bpf_flow_keys"}
-_PROBE_READ_KERNEL = 113
+# bcc's implicit reads use bpf_probe_read, which reads user memory too (a tracepoint's user pointer
+# argument), where kernel and user addresses cannot overlap; elsewhere bpf_probe_read_kernel.
+_IMPLICIT_READ = 4 if os.uname().machine in ("x86_64", "aarch64") else 113
 _SIZES = {"i1": 1, "i8": 1, "i16": 2, "i32": 4, "i64": 8, "ptr": 8, "float": 4, "double": 8, "i128": 16}
 
 _VALUE = r"%[-\w.$]+"
@@ -73,6 +76,8 @@ _NOTE_GLOBAL = re.compile(r'^@__bcc_note_(\w+?)__(\w+) = [^"]*?(?:c"((?:[^"\\]|\
 _PRINTK_FMT = re.compile(r'^@[-\w.$]*__bcc_printk_fmt[-\w.$]* = .*c"((?:[^"\\]|\\.)*)".*!dbg !(\d+)')
 _LICENSE = re.compile(r'^@[-\w.$]+ = .*c"((?:[^"\\]|\\.)*)".*section "license"')
 _BAD_INCREMENT = re.compile(r"call void @__bcc_bad_increment_(\w+)\(\).*?!dbg !(\d+)")
+_CALL = re.compile(r"\bcall\b[^@]*?@([-\w.$]+)\(")
+_RET = re.compile(rf"^  ret (?:ptr|i64) ({_VALUE})")
 _USDT_CALL = re.compile(r"call i32 @__bcc_usdt_readarg\(i32 (?:noundef )?(-?\d+), (.*)\)")
 
 
@@ -296,7 +301,8 @@ class _Pass:
 
     # ---- per function
     def functions(self) -> None:
-        out: list[str] = []
+        out: list[object] = []
+        fns: list[_Func] = []
         i = 0
         lines = self.lines
         while i < len(lines):
@@ -305,13 +311,19 @@ class _Pass:
                 while lines[j] != "}":
                     j += 1
                 fn = _Func(lines[i:j + 1])
-                self.function(fn)
-                out += fn.lines()
+                fns.append(fn)
+                out.append(fn)
                 i = j + 1
             else:
                 out.append(lines[i])
                 i += 1
-        self.lines = out
+        probes = [fn for fn in fns if self.function(fn)]
+        _KernelReads(probes, [fn for fn in fns if fn.internal]).run()
+        for fn in fns:
+            if not fn.internal:
+                self.usdt(fn)
+            self.check_calls(fn)  # a static function's helpers and events count too
+        self.lines = [ln for item in out for ln in (item.lines() if isinstance(item, _Func) else [item])]
 
     def defined_functions(self) -> set[str]:
         """The names of the functions the module defines (computed once)."""
@@ -333,10 +345,11 @@ class _Pass:
                 return self.di.type_name(self.di.strip(self.di.pointee(ty))).split(" ")[-1]
         return ""
 
-    def function(self, fn: _Func) -> None:
+    def function(self, fn: _Func) -> bool:
+        """Name, section and register parameters of one function; whether its kernel reads are implicit."""
         self.return_zero(fn)
         if fn.internal:
-            return
+            return False
         kind, target, section = program_kind(fn.name)
         ctx = self.ctx_type(fn)
         self.meta.programs[fn.name] = {"kind": kind, "target": target, "section": section, "ctx": ctx}
@@ -349,10 +362,7 @@ class _Pass:
         if len(fn.params) > 1 and kind not in ("kfunc", "kretfunc", "kmod_ret", "lsm", "iter") \
                 and ctx in ("pt_regs", ""):
             self.register_params(fn, kind == "syscall" or fn.name.startswith("kprobe____x64_sys_"))
-        if ctx not in _DIRECT_CTX and kind not in ("kfunc", "kretfunc", "kmod_ret", "lsm", "iter"):
-            self.kernel_reads(fn)
-        self.usdt(fn)
-        self.check_calls(fn)
+        return ctx not in _DIRECT_CTX and kind not in ("kfunc", "kretfunc", "kmod_ret", "lsm", "iter")
 
     def return_zero(self, fn: _Func) -> None:
         body = fn.body
@@ -399,95 +409,6 @@ class _Pass:
         fn.keep_entry_number()
         fn.params = fn.params[:1]
 
-    def kernel_reads(self, fn: _Func) -> None:
-        """Turn loads through kernel pointers into bpf_probe_read_kernel."""
-        ctx = _last_value(fn.params[0]) if fn.params else None
-        defs: list[tuple[int, str, str]] = []
-        stores: list[tuple[str, str]] = []
-        allocas: set[str] = set()
-        for i, line in enumerate(fn.body):
-            m = _DEF.match(line)
-            if m:
-                defs.append((i, m.group(1), m.group(2)))
-                if m.group(2).startswith("alloca "):
-                    allocas.add(m.group(1))
-            elif line.startswith("  store "):
-                sm = _STORE.match(line)
-                if sm and sm.group(2) in allocas:
-                    stores.append((sm.group(1), sm.group(2)))
-        kernel: set[str] = set()
-        ctxp: set[str] = {ctx} if ctx else set()
-        mapval: set[str] = set()
-        # stack slots a kernel pointer was stored in (a local whose address is taken)
-        slots: set[str] = set()
-        changed = True
-        while changed:
-            changed = False
-            for value, slot in stores:
-                if value in kernel and slot not in slots:
-                    slots.add(slot)
-                    changed = True
-            for _i, name, rhs in defs:
-                if name in kernel:
-                    continue
-                op = rhs.split(" ", 1)[0]
-                if op == "tail":
-                    op = rhs.split(" ", 2)[1]
-                taint = False
-                if op == "load":
-                    lm = _LOAD.match(rhs)
-                    if lm and lm.group(2).strip() in ("ptr", "i64"):
-                        src = lm.group(3)
-                        taint = src in kernel or src in ctxp or src in mapval or src in slots
-                elif op == "call":
-                    hm = _HELPER_CALL.search(rhs)
-                    if hm and int(hm.group(1)) == 35:
-                        taint = True
-                    elif hm and int(hm.group(1)) in (1, 131) and name not in mapval:
-                        mapval.add(name)
-                        changed = True
-                    elif "@llvm.bpf.passthrough" in rhs:
-                        ops = set(_OPERAND.findall(rhs))
-                        taint = bool(ops & kernel)
-                        for group in (ctxp, mapval):
-                            if ops & group and name not in group:
-                                group.add(name)
-                                changed = True
-                elif op in ("getelementptr", "inttoptr", "ptrtoint", "bitcast", "phi", "select", "add",
-                            "sub", "or", "and", "xor", "zext", "sext", "trunc", "freeze"):
-                    ops = set(_OPERAND.findall(rhs))
-                    taint = bool(ops & kernel)
-                    if op in ("getelementptr", "bitcast", "phi", "select"):
-                        for group in (ctxp, mapval):
-                            if ops & group and name not in group:
-                                group.add(name)
-                                changed = True
-                if taint:
-                    kernel.add(name)
-                    changed = True
-        if not kernel:
-            return
-        body = fn.body
-        for i, name, rhs in defs:
-            lm = _LOAD.match(rhs)
-            if not lm or lm.group(3) not in kernel:
-                continue
-            ty = lm.group(2).strip()
-            size = _SIZES.get(ty)
-            if size is None:
-                continue
-            tmp = fn.temp_for(ty)
-            dbg = _DBG_REF.search(lm.group(4))
-            loc = f", !dbg !{dbg.group(1)}" if dbg else ""
-            body[i] = (f"  %__bcc_rd{i} = call i64 inttoptr (i64 {_PROBE_READ_KERNEL} to ptr)(ptr {tmp}, i32 {size}, "
-                       f"ptr {lm.group(3)}){loc}\n  {name} = load {ty}, ptr {tmp}, align {min(size, 8)}")
-        for i, line in enumerate(body):
-            m = _MEMCPY.match(line)
-            if m and m.group(2) in kernel:
-                body[i] = (f"  %__bcc_cp{i} = call i64 inttoptr (i64 {_PROBE_READ_KERNEL} to ptr)(ptr {m.group(1)}, "
-                           f"i32 {m.group(3)}, ptr {m.group(2)}){m.group(4)}")
-        fn.body = "\n".join(body).split("\n")
-
     def usdt(self, fn: _Func) -> None:
         def repl(m: re.Match) -> str:
             n = int(m.group(1))  # negative: bpf_usdt_readarg_p
@@ -532,7 +453,8 @@ class _Pass:
             if d and (h := _HELPER_CALL.search(d.group(2))) and int(h.group(1)) == 131:
                 args = _split_args(h.group(2))
                 self.event(fn, _last_value(args[0]), d.group(1), address=False)
-        self.meta.helpers[fn.name] = used
+        if not fn.internal:
+            self.meta.helpers[fn.name] = used
 
     def bad_increment(self, line: str) -> None:
         """A surviving increment() marker: the table's leaf is not a number."""
@@ -570,6 +492,187 @@ class _Pass:
                     if ty is not None:
                         self.meta.events[name] = self.di.describe(ty)
                         return
+
+
+# ---------------------------------------------------------------- implicit kernel reads
+
+_CLASSES = ("kernel", "ctx", "mapval", "slots")
+
+
+@dataclass
+class _Taint:
+    """What the values of one function point to, as far as implicit reads care."""
+
+    kernel: set[str] = field(default_factory=set)   # kernel memory: loads through it become probe reads
+    ctx: set[str] = field(default_factory=set)      # the context: pointers loaded from it are kernel pointers
+    mapval: set[str] = field(default_factory=set)   # map values: pointers stored in them are kernel pointers
+    slots: set[str] = field(default_factory=set)    # stack slots a kernel pointer was stored in
+    defs: list[tuple[int, str, str]] = field(default_factory=list)  # (line index, value, definition)
+
+    def classes(self, value: str) -> set[str]:
+        return {c for c in _CLASSES if value in getattr(self, c)}
+
+
+class _KernelReads:
+    """Loads through kernel pointers become ``bpf_probe_read`` calls, across static functions.
+
+    Like bcc's rewriter, a pointer is external when it comes from the
+    context (a tracepoint's ``args->skbaddr``, a pt_regs parameter), from
+    ``bpf_get_current_task()``, from kernel memory, from a map value or from a
+    local holding one; a static function called with such a pointer treats
+    that parameter as external, and a call of a static function that returns
+    one gives an external pointer.  Dereferences of the stack, of map values
+    and of the context itself stay plain loads.  The facts about static
+    functions (external parameters, what they return) are iterated to a fixed
+    point; then the probes and the static functions they reach are rewritten.
+    """
+
+    def __init__(self, probes: list[_Func], internals: list[_Func]) -> None:
+        self.probes = probes
+        self.internals = {fn.name: fn for fn in internals}
+        self.params: dict[str, dict[int, set[str]]] = {}   # static function -> parameter -> classes
+        self.returns: dict[str, set[str]] = {}             # static function -> classes of its result
+        self.reached: set[str] = set()                     # static functions the probes call
+
+    def run(self) -> None:
+        if not self.probes:
+            return
+        while True:
+            before = self.size()
+            states = {fn.name: self.analyse(fn, {_last_value(fn.params[0]): {"ctx"}} if fn.params else {}, True)
+                      for fn in self.probes}
+            for name, fn in self.internals.items():
+                seeds = {_last_value(fn.params[i]): cls for i, cls in self.params.get(name, {}).items()
+                         if i < len(fn.params)}
+                states[name] = self.analyse(fn, seeds, name in self.reached)
+            if self.size() == before:  # the facts only grow
+                break
+        for fn in [*self.probes, *(self.internals[n] for n in sorted(self.reached))]:
+            self.rewrite(fn, states[fn.name])
+
+    def size(self) -> int:
+        return (sum(len(c) for p in self.params.values() for c in p.values())
+                + sum(len(c) for c in self.returns.values()) + len(self.reached))
+
+    def analyse(self, fn: _Func, seeds: dict[str, set[str]], reached: bool) -> _Taint:
+        """The taint of ``fn``'s values; records what it passes to and returns from static functions."""
+        t = _Taint()
+        for value, classes in seeds.items():
+            for c in classes:
+                getattr(t, c).add(value)
+        stores: list[tuple[str, str]] = []
+        allocas: set[str] = set()
+        for i, line in enumerate(fn.body):
+            m = _DEF.match(line)
+            if m:
+                t.defs.append((i, m.group(1), m.group(2)))
+                if m.group(2).startswith("alloca "):
+                    allocas.add(m.group(1))
+            elif line.startswith("  store "):
+                sm = _STORE.match(line)
+                if sm and sm.group(2) in allocas:
+                    stores.append((sm.group(1), sm.group(2)))
+        changed = True
+        while changed:
+            changed = False
+            for value, slot in stores:
+                if value in t.kernel and slot not in t.slots:
+                    t.slots.add(slot)
+                    changed = True
+            for _i, name, rhs in t.defs:
+                if name not in t.kernel:
+                    changed |= self.propagate(t, name, rhs)
+        for line in fn.body:
+            call = _CALL.search(line) if "call" in line else None
+            if call and call.group(1) in self.internals:
+                self.called(call.group(1), line[call.end():], t, reached)
+            elif fn.internal and (r := _RET.match(line)) and (got := t.classes(r.group(1))):
+                known = self.returns.setdefault(fn.name, set())
+                known |= got
+        return t
+
+    def propagate(self, t: _Taint, name: str, rhs: str) -> bool:
+        """Classify the value ``name`` defined by ``rhs``; whether anything changed."""
+        op = rhs.split(" ", 1)[0]
+        if op == "tail":
+            op = rhs.split(" ", 2)[1]
+        taint = False
+        grew = False
+        groups: tuple[set[str], ...] = ()
+        if op == "load":
+            lm = _LOAD.match(rhs)
+            if lm and lm.group(2).strip() in ("ptr", "i64"):
+                src = lm.group(3)
+                taint = src in t.kernel or src in t.ctx or src in t.mapval or src in t.slots
+        elif op == "call":
+            hm = _HELPER_CALL.search(rhs)
+            call = None if hm else _CALL.search(rhs)
+            if hm and int(hm.group(1)) == 35:
+                taint = True
+            elif hm and int(hm.group(1)) in (1, 131):
+                groups = (t.mapval,)
+            elif "@llvm.bpf.passthrough" in rhs:
+                ops = set(_OPERAND.findall(rhs))
+                taint = bool(ops & t.kernel)
+                groups = tuple(g for g in (t.ctx, t.mapval) if ops & g)
+            elif call and call.group(1) in self.returns:
+                classes = self.returns[call.group(1)]
+                taint = "kernel" in classes
+                groups = tuple(getattr(t, c) for c in classes if c != "kernel")
+        elif op in ("getelementptr", "inttoptr", "ptrtoint", "bitcast", "phi", "select", "add",
+                    "sub", "or", "and", "xor", "zext", "sext", "trunc", "freeze"):
+            ops = set(_OPERAND.findall(rhs))
+            taint = bool(ops & t.kernel)
+            if op in ("getelementptr", "bitcast", "phi", "select"):
+                groups = tuple(g for g in (t.ctx, t.mapval) if ops & g)
+        for group in groups:
+            if name not in group:
+                group.add(name)
+                grew = True
+        if taint:
+            t.kernel.add(name)
+        return taint or grew
+
+    def called(self, callee: str, rest: str, t: _Taint, reached: bool) -> None:
+        """Record the classes of the arguments a call of static function ``callee`` passes."""
+        depth, end = 1, 0
+        for end, c in enumerate(rest):
+            depth += {"(": 1, ")": -1}.get(c, 0)
+            if depth == 0:
+                break
+        params = self.params.setdefault(callee, {})
+        for n, arg in enumerate(_split_args(rest[:end])):
+            got = t.classes(_last_value(arg))
+            if got:
+                params.setdefault(n, set()).update(got)
+        if reached:
+            self.reached.add(callee)
+
+    @staticmethod
+    def rewrite(fn: _Func, t: _Taint) -> None:
+        """Replace ``fn``'s loads and copies from kernel memory by probe reads into a stack slot."""
+        if not t.kernel:
+            return
+        body = fn.body
+        for i, name, rhs in t.defs:
+            lm = _LOAD.match(rhs)
+            if not lm or lm.group(3) not in t.kernel:
+                continue
+            ty = lm.group(2).strip()
+            size = _SIZES.get(ty)
+            if size is None:
+                continue
+            tmp = fn.temp_for(ty)
+            dbg = _DBG_REF.search(lm.group(4))
+            loc = f", !dbg !{dbg.group(1)}" if dbg else ""
+            body[i] = (f"  %__bcc_rd{i} = call i64 inttoptr (i64 {_IMPLICIT_READ} to ptr)(ptr {tmp}, i32 {size}, "
+                       f"ptr {lm.group(3)}){loc}\n  {name} = load {ty}, ptr {tmp}, align {min(size, 8)}")
+        for i, line in enumerate(body):
+            m = _MEMCPY.match(line)
+            if m and m.group(2) in t.kernel:
+                body[i] = (f"  %__bcc_cp{i} = call i64 inttoptr (i64 {_IMPLICIT_READ} to ptr)(ptr {m.group(1)}, "
+                           f"i32 {m.group(3)}, ptr {m.group(2)}){m.group(4)}")
+        fn.body = "\n".join(body).split("\n")
 
 
 def _kernel_version() -> tuple[int, int]:

@@ -361,6 +361,19 @@ def obj_info(fd: int, kind: str, info=None):
     return info
 
 
+def prog_xlated(fd: int) -> bytes:
+    """Program ``fd``'s instructions as the verifier left them (b"" when the kernel withholds them)."""
+    size = obj_info(fd, "prog").xlated_prog_len
+    if not size:
+        return b""
+    buf = ffi.new("char[]", size)
+    info = ffi.new("struct bpf_prog_info *")
+    info.xlated_prog_len = size
+    info.xlated_prog_insns = _addr(buf)
+    obj_info(fd, "prog", info)
+    return ffi.buffer(buf, min(size, info.xlated_prog_len))[:]
+
+
 def btf_object_name(fd: int) -> tuple[str, bool]:
     """The name of BTF object ``fd`` ("vmlinux", a module's name, "" for program BTF)
     and whether it is the kernel's own (vmlinux or module) BTF."""
