@@ -663,16 +663,23 @@ class _KernelReads:
             if size is None:
                 continue
             tmp = fn.temp_for(ty)
-            dbg = _DBG_REF.search(lm.group(4))
-            loc = f", !dbg !{dbg.group(1)}" if dbg else ""
             body[i] = (f"  %__bcc_rd{i} = call i64 inttoptr (i64 {_IMPLICIT_READ} to ptr)(ptr {tmp}, i32 {size}, "
-                       f"ptr {lm.group(3)}){loc}\n  {name} = load {ty}, ptr {tmp}, align {min(size, 8)}")
+                       f"ptr {lm.group(3)}){_location(lm.group(4))}\n"
+                       f"  {name} = load {ty}, ptr {tmp}, align {min(size, 8)}")
         for i, line in enumerate(body):
             m = _MEMCPY.match(line)
             if m and m.group(2) in t.kernel:
                 body[i] = (f"  %__bcc_cp{i} = call i64 inttoptr (i64 {_IMPLICIT_READ} to ptr)(ptr {m.group(1)}, "
-                           f"i32 {m.group(3)}, ptr {m.group(2)}){m.group(4)}")
+                           f"i32 {m.group(3)}, ptr {m.group(2)}){_location(m.group(4))}")
         fn.body = "\n".join(body).split("\n")
+
+
+def _location(attachments: str) -> str:
+    """The ``!dbg`` location of a rewritten instruction's metadata, and nothing else: clang's
+    ``!DIAssignID`` (assignment tracking, clang 17+) is valid only on stores and memory
+    intrinsics, and LLVM drops a module's debug info, BTF included, when it sits on a call."""
+    dbg = _DBG_REF.search(attachments)
+    return f", !dbg !{dbg.group(1)}" if dbg else ""
 
 
 def _kernel_version() -> tuple[int, int]:

@@ -64,20 +64,6 @@ _QUIET = ("-Wno-unused-value", "-Wno-pointer-sign", "-Wno-compare-distinct-point
           "-Wno-unused-function", "-Wno-int-conversion")
 
 
-_CLANG_MAJOR = re.compile(r"clang version (\d+)")
-
-
-def _no_assignment_tracking(compiler: Compiler) -> tuple[str, ...]:
-    """Flags that turn off clang's debug-info assignment tracking (on by default from clang 17).
-
-    It marks stores and memcpys with !DIAssignID; once irpass turns a kernel
-    memcpy into a probe_read call the mark is invalid and LLVM drops all
-    debug info, and with it the object's BTF.  bcc programs gain nothing from it.
-    """
-    m = _CLANG_MAJOR.search(compiler.version)
-    return ("-Xclang", "-fexperimental-assignment-tracking=disabled") if m and int(m.group(1)) >= 17 else ()
-
-
 def _stamp(files: tuple[str, ...], with_headers: bool) -> str:
     parts = []
     if with_headers:
@@ -111,7 +97,7 @@ def base_flags(compiler: Compiler, kernel_dir: Path) -> list[str]:
     return ["-target", "bpfel", "-g", "-O2", "-nostdinc", "-fno-stack-protector",
             "-fno-color-diagnostics", "-ferror-limit=20",
             "-isystem", str(kernel_dir / "stubs"), "-isystem", str(INCLUDE_DIR),
-            "-D__BPF_TRACING__", "-D__TARGET_ARCH_x86", "-D__BCC__", *_no_assignment_tracking(compiler), *_QUIET]
+            "-D__BPF_TRACING__", "-D__TARGET_ARCH_x86", "-D__BCC__", *_QUIET]
 
 
 def _defined_macros(base: str) -> tuple[set[str], set[str]]:
