@@ -128,23 +128,23 @@ def bpf_cc(tmp_path):
 
 
 @pytest.fixture(scope="session")
-def _llvm_layouts() -> list[str]:
-    """The lean libllvmlite.so layouts in the default DSL cache, made first when there are none."""
-    import glob
+def _llvm_layout() -> str | None:
+    """The default DSL cache's lean layout of this llvmlite's library (made first when missing)."""
     from pybpf_dsl.cache import cache_dir
-    pattern = os.path.join(cache_dir(), "llvm-layout-*")
-    if not glob.glob(pattern):
+    from pybpf_dsl.lower import liblayout, pipeline
+    home = liblayout.layout_home(pipeline.llvmlite_library(), cache_dir())
+    if not os.path.isfile(os.path.join(home, "libllvmlite.so")):
         subprocess.run([sys.executable, "-c", "from pybpf_dsl.lower import backend\n"
                         "backend.optimise('define void @f() {\\n ret void\\n}')"], check=True, timeout=300)
-    return glob.glob(pattern)
+    return home if os.path.isfile(os.path.join(home, "libllvmlite.so")) else None
 
 
 @pytest.fixture
-def cache_home(tmp_path, _llvm_layouts):
+def cache_home(tmp_path, _llvm_layout):
     """An empty XDG_CACHE_HOME for a child process, sharing the default cache's lean LLVM
-    layout (each cache makes its own otherwise: ~1.5 s and 150 MiB of disk)."""
+    layout (each cache makes its own otherwise: ~1.3 s and 150 MiB of disk)."""
     home = tmp_path / "cache"
     (home / "pybpf_dsl").mkdir(parents=True)
-    for layout in _llvm_layouts:
-        os.symlink(layout, home / "pybpf_dsl" / os.path.basename(layout))
+    if _llvm_layout is not None:
+        os.symlink(_llvm_layout, home / "pybpf_dsl" / os.path.basename(_llvm_layout))
     return home

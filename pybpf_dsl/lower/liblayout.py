@@ -36,7 +36,7 @@ import struct
 from collections.abc import Callable, Iterable
 from functools import lru_cache
 
-__all__ = ["lean_library", "read_only_span", "touched_pages", "drop_pages", "write_layout"]
+__all__ = ["lean_library", "layout_home", "read_only_span", "touched_pages", "drop_pages", "write_layout"]
 
 PAGE = 4096
 
@@ -214,6 +214,12 @@ def _in_memory(path: str) -> bool:
     return kind in ("tmpfs", "ramfs")
 
 
+def layout_home(original: str, cache_dir: str) -> str:
+    """The directory of ``cache_dir`` that holds the lean layout of the library file ``original``."""
+    st = os.stat(original)
+    return os.path.join(cache_dir, f"llvm-layout-{st.st_dev:x}-{st.st_ino:x}")
+
+
 def lean_library(original: str, cache_dir: str, probe: Callable[[str, str], None]) -> str | None:
     """The lean layout of ``original`` kept in ``cache_dir``, made now if there is none (~1.3 s,
     once per llvmlite install), or None when it cannot be made (that is remembered too) or
@@ -224,8 +230,7 @@ def lean_library(original: str, cache_dir: str, probe: Callable[[str, str], None
     """
     if _in_memory(cache_dir):
         return None
-    st = os.stat(original)
-    home = os.path.join(cache_dir, f"llvm-layout-{st.st_dev:x}-{st.st_ino:x}")
+    home = layout_home(original, cache_dir)
     lean, stamp = os.path.join(home, "libllvmlite.so"), os.path.join(home, "made-from")
     made_from = _made_from(original)
     made = _read_text(stamp)

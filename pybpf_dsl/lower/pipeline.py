@@ -51,6 +51,7 @@ from functools import lru_cache
 
 if False:                            # for type checkers only: llvmlite is imported when the worker starts
     import ctypes
+    import importlib.machinery
     from llvmlite.binding import module, targets
 
 try:
@@ -59,7 +60,7 @@ except ImportError:                  # the worker script (python -I): its direct
     sys.path.append(os.path.dirname(os.path.abspath(__file__)))
     import liblayout
 
-__all__ = ["IDLE_EXIT", "READY", "load_llvmlite", "load_base", "target_machine", "optimise", "emit",
+__all__ = ["IDLE_EXIT", "READY", "load_llvmlite", "llvmlite_library", "load_base", "target_machine", "optimise", "emit",
            "read_frame", "write_frame", "serve"]
 
 IDLE_EXIT = 3
@@ -375,22 +376,18 @@ def load_llvmlite(cache_dir: str | None, library: str | None = None) -> None:
     import ctypes
     import importlib.util
     import types
-    spec = importlib.util.find_spec("llvmlite.binding")
-    if spec is None or not spec.submodule_search_locations:
-        raise ModuleNotFoundError("llvmlite is not installed", name="llvmlite")
-    sys.modules.setdefault("llvmlite.binding", importlib.util.module_from_spec(spec))
+    sys.modules.setdefault("llvmlite.binding", importlib.util.module_from_spec(_binding_spec()))
     try:
         real_resources = sys.modules.get("importlib.resources")
         sys.modules["importlib.resources"] = types.ModuleType("importlib.resources")
         try:
             from llvmlite.binding import ffi
-            from llvmlite.utils import get_library_name
         finally:
             if real_resources is None:
                 del sys.modules["importlib.resources"]
             else:
                 sys.modules["importlib.resources"] = real_resources
-        original = os.path.join(list(spec.submodule_search_locations)[0], get_library_name())
+        original = llvmlite_library()
         if library is None and cache_dir and os.path.isfile(original):
             library = liblayout.lean_library(original, cache_dir, _run_probe)
         if ffi.lib._lib_handle is None:
@@ -402,6 +399,21 @@ def load_llvmlite(cache_dir: str | None, library: str | None = None) -> None:
         import llvmlite.binding  # noqa: F401
         return
     _library = (original, load_base(ffi.lib._lib), liblayout.read_only_span(original))
+
+
+def _binding_spec() -> importlib.machinery.ModuleSpec:
+    """llvmlite.binding's import spec (the package is found, not imported)."""
+    import importlib.util
+    spec = importlib.util.find_spec("llvmlite.binding")
+    if spec is None or not spec.submodule_search_locations:
+        raise ModuleNotFoundError("llvmlite is not installed", name="llvmlite")
+    return spec
+
+
+def llvmlite_library() -> str:
+    """The libllvmlite.so file llvmlite loads (found without loading it)."""
+    from llvmlite.utils import get_library_name
+    return os.path.join(list(_binding_spec().submodule_search_locations or ())[0], get_library_name())
 
 
 _SAMPLE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "layout_sample.ll")
